@@ -1,0 +1,912 @@
+//! Context variables with Python `contextvars` (PEP 567) semantics.
+//!
+//! Every thread has a *current context*: an immutable mapping from
+//! [`ContextVar`]s to values, replaced (copy-on-write) by every `set`. Copying
+//! it is O(1): the copy shares the mapping until one side writes.
+//!
+//! Storage: the mapping is an `Arc` of a vector sorted by variable id. For the
+//! usual handful of variables this beats a HAMT on every operation, and a copy
+//! is one reference count whatever the number of variables; a `set` costs a
+//! vector copy only when the mapping is shared.
+//!
+//! The current context lives in a thread-local while it is entered, so `get`
+//! and `set` never lock. A [`Context`] handle that is not entered keeps its
+//! mapping behind a mutex that is only taken when the context is entered,
+//! left, or read from outside.
+#![forbid(unsafe_code)]
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::mem;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
+
+type Value = Arc<dyn Any + Send + Sync>;
+
+#[derive(Clone)]
+struct Entry {
+    id: u64,
+    name: &'static str,
+    value: Value,
+}
+
+/// An immutable mapping of variables to values; `None` is the empty mapping.
+#[derive(Clone, Default)]
+struct Vars(Option<Arc<Vec<Entry>>>);
+
+impl Vars {
+    fn entries(&self) -> &[Entry] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    fn find(&self, id: u64) -> Option<&Value> {
+        let entries = self.entries();
+        entries
+            .binary_search_by_key(&id, |e| e.id)
+            .ok()
+            .map(|i| &entries[i].value)
+    }
+
+    /// Sets (or, with `None`, removes) `id`'s value. Returns what the caller
+    /// must drop once no borrow of the thread-local is held, because dropping
+    /// a value runs user code.
+    fn replace(&mut self, id: u64, name: &'static str, value: Option<Value>) -> Garbage {
+        let mut garbage = Garbage::default();
+        let arc = self.0.get_or_insert_with(Default::default);
+        if Arc::get_mut(arc).is_none() {
+            let copy = Arc::new(Vec::clone(arc));
+            garbage.vars = Some(mem::replace(arc, copy));
+        }
+        let entries = Arc::get_mut(arc).expect("the mapping was just made unique");
+        match (entries.binary_search_by_key(&id, |e| e.id), value) {
+            (Ok(i), Some(value)) => {
+                garbage.value = Some(mem::replace(&mut entries[i].value, value))
+            }
+            (Ok(i), None) => garbage.value = Some(entries.remove(i).value),
+            (Err(i), Some(value)) => entries.insert(i, Entry { id, name, value }),
+            (Err(_), None) => {}
+        }
+        garbage
+    }
+}
+
+/// Values taken out of a mapping, dropped after the thread-local borrow ends.
+#[derive(Default)]
+#[must_use]
+struct Garbage {
+    value: Option<Value>,
+    vars: Option<Arc<Vec<Entry>>>,
+}
+
+/// The state of the context entered on a thread (or parked in a task).
+#[derive(Default)]
+struct Current {
+    /// The context's identity for tokens and `Context::get`; 0 until needed.
+    id: u64,
+    /// The context's mapping.
+    vars: Vars,
+}
+
+impl Current {
+    const fn empty() -> Self {
+        Current {
+            id: 0,
+            vars: Vars(None),
+        }
+    }
+
+    fn id(&mut self) -> u64 {
+        if self.id == 0 {
+            self.id = next_context_id();
+        }
+        self.id
+    }
+}
+
+thread_local! {
+    static CURRENT: RefCell<Current> = const { RefCell::new(Current::empty()) };
+}
+
+fn next_context_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+fn next_var_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A context variable: a value that follows the logical flow of execution
+/// into every task spawned from it, as Python's `contextvars.ContextVar`.
+///
+/// Declare it as a `static` (the constructors are `const`). Its value is
+/// looked up in the current [`Context`]; `set` changes only the current
+/// context, so a task's changes never leak into its parent or its siblings.
+/// Two variables with the same name are still two variables.
+///
+/// # Examples
+///
+/// ```
+/// use runner::ContextVar;
+///
+/// static REQUEST_ID: ContextVar<u64> = ContextVar::new("request_id");
+///
+/// # fn main() -> Result<(), runner::Error> {
+/// runner::run(async {
+///     REQUEST_ID.set(7);
+///     let child = runner::spawn_local(async {
+///         // The child started with a copy of the parent's context.
+///         assert_eq!(REQUEST_ID.get(), Some(7));
+///         REQUEST_ID.set(8);
+///     });
+///     child.await.unwrap();
+///     // The child's change stayed in the child's copy.
+///     assert_eq!(REQUEST_ID.get(), Some(7));
+/// })
+/// # }
+/// ```
+pub struct ContextVar<T: 'static> {
+    /// The name given at construction, for messages and debugging.
+    name: &'static str,
+    /// Identity, assigned on first use (0 until then) so `new` can be const.
+    id: AtomicU64,
+    /// What `get` returns when the current context holds no value.
+    default: Option<T>,
+}
+
+impl<T: 'static> ContextVar<T> {
+    /// Creates a variable with no default: `get` returns `None` until it is
+    /// set in the current context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static USER: runner::ContextVar<String> = runner::ContextVar::new("user");
+    /// assert_eq!(USER.get(), None);
+    /// ```
+    pub const fn new(name: &'static str) -> Self {
+        ContextVar {
+            name,
+            id: AtomicU64::new(0),
+            default: None,
+        }
+    }
+
+    /// Creates a variable whose `get` returns `default` when the current
+    /// context holds no value. Usable in a `static`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static RETRIES: runner::ContextVar<u32> = runner::ContextVar::with_default("retries", 3);
+    /// assert_eq!(RETRIES.get(), Some(3));
+    /// ```
+    pub const fn with_default(name: &'static str, default: T) -> Self {
+        ContextVar {
+            name,
+            id: AtomicU64::new(0),
+            default: Some(default),
+        }
+    }
+
+    /// The variable's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static V: runner::ContextVar<u8> = runner::ContextVar::new("v");
+    /// assert_eq!(V.name(), "v");
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn id(&self) -> u64 {
+        match self.id.load(Ordering::Relaxed) {
+            0 => {
+                let fresh = next_var_id();
+                match self
+                    .id
+                    .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)
+                {
+                    Ok(_) => fresh,
+                    Err(won) => won,
+                }
+            }
+            id => id,
+        }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
+    /// Returns the variable's value in the current context, else its
+    /// default, else `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static V: runner::ContextVar<&str> = runner::ContextVar::with_default("v", "default");
+    /// assert_eq!(V.get(), Some("default"));
+    /// V.set("set");
+    /// assert_eq!(V.get(), Some("set"));
+    /// ```
+    pub fn get(&self) -> Option<T> {
+        let id = self.id();
+        let found = CURRENT
+            .try_with(|cur| {
+                let cur = cur.borrow();
+                cur.vars.find(id).map(|v| downcast::<T>(v).clone())
+            })
+            .ok()
+            .flatten();
+        found.or_else(|| self.default.clone())
+    }
+
+    /// Sets the variable's value in the current context and returns a
+    /// [`Token`] that [`reset`](Self::reset) takes to restore the previous
+    /// value.
+    ///
+    /// # Panics
+    ///
+    /// Panics if called while the thread's local storage is being torn down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static V: runner::ContextVar<u32> = runner::ContextVar::new("v");
+    /// let token = V.set(1);
+    /// assert_eq!(V.get(), Some(1));
+    /// V.reset(token).unwrap();
+    /// assert_eq!(V.get(), None);
+    /// ```
+    pub fn set(&self, value: T) -> Token<T> {
+        let id = self.id();
+        let value: Value = Arc::new(value);
+        let (context, garbage) = CURRENT.with_borrow_mut(|cur| {
+            let context = cur.id();
+            (context, cur.vars.replace(id, self.name, Some(value)))
+        });
+        let Garbage { value: old, vars } = garbage;
+        drop(vars);
+        Token {
+            var: id,
+            var_name: self.name,
+            context,
+            old,
+            _value: PhantomData,
+        }
+    }
+
+    /// Restores the value the variable had before the `set` that returned
+    /// `token`.
+    ///
+    /// The token is consumed, so Python's "token has already been used" error
+    /// cannot be written.
+    ///
+    /// # Errors
+    ///
+    /// [`ContextError::WrongVar`] if the token came from another variable,
+    /// [`ContextError::WrongContext`] if it was made in another context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static A: runner::ContextVar<u32> = runner::ContextVar::new("a");
+    /// static B: runner::ContextVar<u32> = runner::ContextVar::new("b");
+    /// let token = A.set(1);
+    /// assert!(matches!(B.reset(token), Err(runner::ContextError::WrongVar { .. })));
+    /// ```
+    pub fn reset(&self, token: Token<T>) -> Result<(), ContextError> {
+        let id = self.id();
+        if token.var != id {
+            return Err(ContextError::WrongVar {
+                token_var: token.var_name,
+                var: self.name,
+            });
+        }
+        let garbage = CURRENT.with_borrow_mut(|cur| {
+            if cur.id != token.context {
+                return Err(ContextError::WrongContext { var: self.name });
+            }
+            Ok(cur.vars.replace(id, self.name, token.old))
+        })?;
+        drop(garbage.value);
+        drop(garbage.vars);
+        Ok(())
+    }
+
+    /// Sets the variable for as long as the returned guard lives, then resets
+    /// it: Python 3.14's `with var.set(value):`.
+    ///
+    /// # Panics
+    ///
+    /// The guard's drop panics (unless the thread is already panicking) if it
+    /// is dropped in another context than the one it was made in.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static V: runner::ContextVar<u32> = runner::ContextVar::new("v");
+    /// {
+    ///     let _scoped = V.set_scoped(5);
+    ///     assert_eq!(V.get(), Some(5));
+    /// }
+    /// assert_eq!(V.get(), None);
+    /// ```
+    pub fn set_scoped(&self, value: T) -> SetGuard<'_, T> {
+        SetGuard {
+            var: self,
+            token: Some(self.set(value)),
+        }
+    }
+}
+
+impl<T: 'static> fmt::Debug for ContextVar<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ContextVar")
+            .field("name", &self.name)
+            .field("has_default", &self.default.is_some())
+            .finish()
+    }
+}
+
+fn downcast<T: 'static>(value: &Value) -> &T {
+    value
+        .downcast_ref::<T>()
+        .expect("a context variable's value always has the variable's type")
+}
+
+/// What [`ContextVar::set`] returns: the way back to the previous value.
+///
+/// Pass it to [`ContextVar::reset`]. Dropping it unused is fine.
+///
+/// # Examples
+///
+/// ```
+/// static V: runner::ContextVar<u32> = runner::ContextVar::new("v");
+/// V.set(1);
+/// let token = V.set(2);
+/// assert_eq!(token.old_value(), Some(&1));
+/// V.reset(token).unwrap();
+/// assert_eq!(V.get(), Some(1));
+/// ```
+pub struct Token<T> {
+    /// Id of the variable that was set.
+    var: u64,
+    /// Name of that variable, for error messages.
+    var_name: &'static str,
+    /// Id of the context the value was set in.
+    context: u64,
+    /// The value before the `set`, `None` if there was none.
+    old: Option<Value>,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T: 'static> Token<T> {
+    /// The value the variable had before the `set`, if it had one (Python's
+    /// `Token.old_value`, with `None` for `Token.MISSING`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static V: runner::ContextVar<u32> = runner::ContextVar::new("v");
+    /// assert_eq!(V.set(1).old_value(), None);
+    /// ```
+    pub fn old_value(&self) -> Option<&T> {
+        self.old.as_ref().map(downcast::<T>)
+    }
+
+    /// The name of the variable the token belongs to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static V: runner::ContextVar<u32> = runner::ContextVar::new("v");
+    /// assert_eq!(V.set(1).var_name(), "v");
+    /// ```
+    pub fn var_name(&self) -> &'static str {
+        self.var_name
+    }
+}
+
+impl<T> fmt::Debug for Token<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Token")
+            .field("var", &self.var_name)
+            .field("has_old_value", &self.old.is_some())
+            .finish()
+    }
+}
+
+/// Resets a variable when dropped; see [`ContextVar::set_scoped`].
+#[must_use = "the variable is reset as soon as the guard is dropped"]
+pub struct SetGuard<'a, T: Clone + Send + Sync + 'static> {
+    /// The variable to reset.
+    var: &'a ContextVar<T>,
+    /// The token of the `set`; `None` once used.
+    token: Option<Token<T>>,
+}
+
+impl<T: Clone + Send + Sync + 'static> Drop for SetGuard<'_, T> {
+    fn drop(&mut self) {
+        if let Some(token) = self.token.take() {
+            if let Err(err) = self.var.reset(token) {
+                if !std::thread::panicking() {
+                    panic!("{err}");
+                }
+            }
+        }
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> fmt::Debug for SetGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SetGuard")
+            .field("var", &self.var.name)
+            .finish()
+    }
+}
+
+/// Misuse of a [`Token`].
+///
+/// # Examples
+///
+/// ```
+/// static V: runner::ContextVar<u32> = runner::ContextVar::new("v");
+/// let token = V.set(1);
+/// let err = runner::Context::new().run(|| V.reset(token)).unwrap_err();
+/// assert!(matches!(err, runner::ContextError::WrongContext { .. }));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContextError {
+    /// The token was created by another variable's `set`.
+    WrongVar {
+        /// The variable the token belongs to.
+        token_var: &'static str,
+        /// The variable `reset` was called on.
+        var: &'static str,
+    },
+    /// The token was created in another context than the current one.
+    WrongContext {
+        /// The variable the token belongs to.
+        var: &'static str,
+    },
+}
+
+impl fmt::Display for ContextError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ContextError::WrongVar { token_var, var } => write!(
+                f,
+                "token was created by a different ContextVar (`{token_var}`), not `{var}`: \
+                 reset a variable with the token its own `set` returned"
+            ),
+            ContextError::WrongContext { var } => write!(
+                f,
+                "token for `{var}` was created in a different Context: reset it in the \
+                 context (task) that called `set`"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ContextError {}
+
+/// A context: a mapping of [`ContextVar`]s to values, Python's
+/// `contextvars.Context`.
+///
+/// A `Context` is a handle: a clone is another handle to the same context (a
+/// second Python reference), [`copy`](Self::copy) makes an independent one.
+/// Run code in it with [`run`](Self::run) or, for a future,
+/// [`scope`](Self::scope); a context can be entered by one caller at a time.
+///
+/// # Examples
+///
+/// ```
+/// use runner::{Context, ContextVar};
+///
+/// static V: ContextVar<u32> = ContextVar::new("v");
+///
+/// let ctx = Context::new();
+/// ctx.run(|| V.set(1));
+/// assert_eq!(V.get(), None); // the current context did not change
+/// assert_eq!(ctx.get(&V), Some(1));
+/// assert_eq!(ctx.run(|| V.get()), Some(1));
+/// ```
+#[derive(Clone)]
+pub struct Context {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Identity, shared by all handles, never 0.
+    id: u64,
+    /// Set while some thread has the context entered.
+    entered: AtomicBool,
+    /// The mapping while not entered; while entered, the live mapping is in
+    /// the entering thread's local storage and this is the snapshot taken
+    /// when it was entered.
+    vars: Mutex<Vars>,
+}
+
+impl Context {
+    /// Creates an empty context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(runner::Context::new().is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Context::from_vars(Vars::default())
+    }
+
+    fn from_vars(vars: Vars) -> Self {
+        Context {
+            inner: Arc::new(Inner {
+                id: next_context_id(),
+                entered: AtomicBool::new(false),
+                vars: Mutex::new(vars),
+            }),
+        }
+    }
+
+    /// Returns an independent copy of this context (O(1)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static V: runner::ContextVar<u32> = runner::ContextVar::new("v");
+    /// let a = runner::Context::new();
+    /// a.run(|| V.set(1));
+    /// let b = a.copy();
+    /// b.run(|| V.set(2));
+    /// assert_eq!((a.get(&V), b.get(&V)), (Some(1), Some(2)));
+    /// ```
+    pub fn copy(&self) -> Context {
+        Context::from_vars(self.vars())
+    }
+
+    /// A snapshot of the mapping: live from the thread-local if this context
+    /// is the one entered on this thread.
+    fn vars(&self) -> Vars {
+        let id = self.inner.id;
+        let live = CURRENT.try_with(|cur| {
+            let cur = cur.borrow();
+            (cur.id == id).then(|| cur.vars.clone())
+        });
+        match live {
+            Ok(Some(vars)) => vars,
+            _ => self.lock().clone(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Vars> {
+        // Nothing panics while the lock is held, so poison carries no meaning.
+        self.inner
+            .vars
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` with this context as the current one, then restores the
+    /// previous context, also when `f` panics.
+    ///
+    /// Changes `f` makes with [`ContextVar::set`] stay in this context.
+    ///
+    /// # Panics
+    ///
+    /// Panics if the context is already entered (by an enclosing `run`, a
+    /// [`scope`](Self::scope) being polled, or another thread), as Python
+    /// raises `RuntimeError` and as a second `RefCell::borrow_mut` panics.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static V: runner::ContextVar<u32> = runner::ContextVar::new("v");
+    /// let ctx = runner::Context::new();
+    /// let seen = ctx.run(|| {
+    ///     V.set(3);
+    ///     V.get()
+    /// });
+    /// assert_eq!(seen, Some(3));
+    /// assert_eq!(V.get(), None);
+    /// ```
+    pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _entered = self.enter();
+        f()
+    }
+
+    fn enter(&self) -> Entered<'_> {
+        if self.inner.entered.swap(true, Ordering::Acquire) {
+            panic!(
+                "cannot enter context: it is already entered (a Context can be run by \
+                 one caller at a time; use `Context::copy` for a second one)"
+            );
+        }
+        // The mutex keeps a snapshot, so a reader on another thread sees the
+        // values as of entering rather than an empty mapping.
+        let vars = self.lock().clone();
+        let entered = Current {
+            id: self.inner.id,
+            vars,
+        };
+        let prev = CURRENT.with_borrow_mut(|cur| mem::replace(cur, entered));
+        Entered { ctx: self, prev }
+    }
+
+    /// Returns `var`'s value in this context, or `None` if it has none.
+    ///
+    /// Like Python's `Context.get`, this reads the mapping only: the
+    /// variable's default is not consulted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static V: runner::ContextVar<u32> = runner::ContextVar::with_default("v", 9);
+    /// let ctx = runner::copy_context();
+    /// assert_eq!(ctx.get(&V), None);
+    /// ```
+    pub fn get<T: Clone + Send + Sync + 'static>(&self, var: &ContextVar<T>) -> Option<T> {
+        self.vars().find(var.id()).map(|v| downcast::<T>(v).clone())
+    }
+
+    /// Whether `var` has a value in this context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static V: runner::ContextVar<u32> = runner::ContextVar::new("v");
+    /// let ctx = runner::Context::new();
+    /// ctx.run(|| V.set(1));
+    /// assert!(ctx.contains(&V));
+    /// ```
+    pub fn contains<T: 'static>(&self, var: &ContextVar<T>) -> bool {
+        self.vars().find(var.id()).is_some()
+    }
+
+    /// How many variables have a value in this context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(runner::Context::new().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.vars().entries().len()
+    }
+
+    /// Whether no variable has a value in this context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(runner::Context::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The names of the variables set in this context, in the order they
+    /// were created. For debugging: names need not be unique.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static V: runner::ContextVar<u32> = runner::ContextVar::new("v");
+    /// let ctx = runner::Context::new();
+    /// ctx.run(|| V.set(1));
+    /// assert_eq!(ctx.var_names(), vec!["v"]);
+    /// ```
+    pub fn var_names(&self) -> Vec<&'static str> {
+        self.vars().entries().iter().map(|e| e.name).collect()
+    }
+
+    /// Wraps `future` so that every poll of it runs in this context; the
+    /// previous context is restored after each poll, also when it panics.
+    ///
+    /// This is how a task runs in its context (asyncio's
+    /// `create_task(coro, context=ctx)`).
+    ///
+    /// # Panics
+    ///
+    /// A poll panics if the context is already entered elsewhere at that
+    /// moment (see [`run`](Self::run)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static V: runner::ContextVar<u32> = runner::ContextVar::new("v");
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::run(async {
+    ///     let ctx = runner::Context::new();
+    ///     ctx.clone().scope(async { V.set(4) }).await;
+    ///     assert_eq!(ctx.get(&V), Some(4));
+    ///     assert_eq!(V.get(), None);
+    /// })
+    /// # }
+    /// ```
+    pub fn scope<F: Future>(self, future: F) -> Scope<F> {
+        Scope { ctx: self, future }
+    }
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Context::new()
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("vars", &self.var_names())
+            .field("entered", &self.inner.entered.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// Leaves an entered [`Context`] when dropped.
+struct Entered<'a> {
+    ctx: &'a Context,
+    prev: Current,
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        let prev = mem::take(&mut self.prev);
+        let cur = CURRENT.with_borrow_mut(|cur| mem::replace(cur, prev));
+        let snapshot = mem::replace(&mut *self.ctx.lock(), cur.vars);
+        self.ctx.inner.entered.store(false, Ordering::Release);
+        // Dropped outside the lock: it may hold the last reference to values.
+        drop(snapshot);
+    }
+}
+
+/// Returns a copy of the current context (O(1)), Python's
+/// `contextvars.copy_context()`.
+///
+/// # Examples
+///
+/// ```
+/// static V: runner::ContextVar<u32> = runner::ContextVar::new("v");
+/// V.set(1);
+/// let snapshot = runner::copy_context();
+/// V.set(2);
+/// assert_eq!(snapshot.get(&V), Some(1));
+/// ```
+pub fn copy_context() -> Context {
+    Context::from_vars(current_vars())
+}
+
+fn current_vars() -> Vars {
+    CURRENT
+        .try_with(|cur| cur.borrow().vars.clone())
+        .unwrap_or_default()
+}
+
+pin_project_lite::pin_project! {
+    /// A future that runs in a given [`Context`]; see [`Context::scope`].
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Scope<F> {
+        ctx: Context,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for Scope<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _entered = this.ctx.enter();
+        this.future.poll(cx)
+    }
+}
+
+impl<F> fmt::Debug for Scope<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope").field("ctx", &self.ctx).finish()
+    }
+}
+
+/// A task's own context: a copy taken at spawn that no one else can enter,
+/// so entering it is a swap with the thread-local, with no lock or flag.
+#[derive(Default)]
+pub(crate) struct TaskContext(Current);
+
+impl TaskContext {
+    /// Copies the current context.
+    pub(crate) fn capture() -> Self {
+        TaskContext(Current {
+            id: 0,
+            vars: current_vars(),
+        })
+    }
+
+    /// Makes this context current until the guard drops.
+    pub(crate) fn enter(&mut self) -> TaskEntered<'_> {
+        CURRENT.with_borrow_mut(|cur| mem::swap(cur, &mut self.0));
+        TaskEntered(&mut self.0)
+    }
+
+    /// Runs `f` in this context.
+    pub(crate) fn run<R>(mut self, f: impl FnOnce() -> R) -> R {
+        let _entered = self.enter();
+        f()
+    }
+}
+
+/// Swaps a [`TaskContext`] back out when dropped.
+pub(crate) struct TaskEntered<'a>(&'a mut Current);
+
+impl Drop for TaskEntered<'_> {
+    fn drop(&mut self) {
+        CURRENT.with_borrow_mut(|cur| mem::swap(cur, self.0));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static A: ContextVar<u32> = ContextVar::new("a");
+    static B: ContextVar<String> = ContextVar::with_default("b", String::new());
+
+    #[test]
+    fn replace_keeps_the_mapping_sorted_and_shares_until_written() {
+        let mut vars = Vars::default();
+        let _ = vars.replace(3, "c", Some(Arc::new(3u32)));
+        let _ = vars.replace(1, "a", Some(Arc::new(1u32)));
+        let copy = vars.clone();
+        let garbage = vars.replace(2, "b", Some(Arc::new(2u32)));
+        assert!(garbage.vars.is_some(), "a shared mapping is copied");
+        let ids: Vec<u64> = vars.entries().iter().map(|e| e.id).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        assert_eq!(copy.entries().len(), 2);
+        let garbage = vars.replace(1, "a", None);
+        assert!(
+            garbage.vars.is_none(),
+            "a unique mapping is changed in place"
+        );
+        assert!(garbage.value.is_some());
+        assert!(vars.find(1).is_none());
+    }
+
+    #[test]
+    fn default_is_returned_until_set() {
+        std::thread::spawn(|| {
+            assert_eq!(B.get().as_deref(), Some(""));
+            B.set("x".into());
+            assert_eq!(B.get().as_deref(), Some("x"));
+            assert_eq!(A.get(), None);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn task_context_is_a_copy() {
+        std::thread::spawn(|| {
+            A.set(1);
+            let mut task = TaskContext::capture();
+            {
+                let _in = task.enter();
+                assert_eq!(A.get(), Some(1));
+                A.set(2);
+            }
+            assert_eq!(A.get(), Some(1));
+            assert_eq!(task.run(|| A.get()), Some(2));
+        })
+        .join()
+        .unwrap();
+    }
+}

@@ -1,0 +1,236 @@
+//! Debug mode: the reports asyncio's debug mode gives, as `tracing` events
+//! under the `runner` target.
+//!
+//! - a poll that holds the thread longer than the slow-poll threshold;
+//! - a task panic nobody retrieved (always on, debug mode or not);
+//! - tasks still pending when the runner closes;
+//! - misuse, explained.
+//!
+//! Outside debug mode the poll path reads no clock and the spawn path
+//! registers nothing: the switch is an `Option` checked once per poll.
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use crate::task::TaskMeta;
+
+/// How many leftover tasks close names one by one before it only counts.
+const LEFTOVERS_LISTED: usize = 20;
+
+/// Whether `RUNNER_DEBUG` asks for debug mode: set to anything but empty,
+/// `0` or `false`.
+pub(crate) fn env_debug() -> bool {
+    std::env::var_os("RUNNER_DEBUG").is_some_and(|v| {
+        let v = v.to_string_lossy();
+        let v = v.trim();
+        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
+    })
+}
+
+/// Polls through `poll`, timing it when `slow_poll` is set.
+#[inline]
+pub(crate) fn timed_poll<T>(
+    slow_poll: Option<Duration>,
+    meta: &TaskMeta,
+    poll: impl FnOnce() -> Poll<T>,
+) -> Poll<T> {
+    let Some(threshold) = slow_poll else {
+        return poll();
+    };
+    let start = Instant::now();
+    let result = poll();
+    let took = start.elapsed();
+    if took > threshold {
+        slow_poll_report(meta, took, threshold);
+    }
+    result
+}
+
+pin_project_lite::pin_project! {
+    /// A future whose polls are timed in debug mode: the main task's wrapper.
+    pub(crate) struct Timed<'a, F> {
+        #[pin]
+        future: F,
+        meta: &'a TaskMeta,
+        slow_poll: Option<Duration>,
+    }
+}
+
+impl<'a, F> Timed<'a, F> {
+    pub(crate) fn new(future: F, meta: &'a TaskMeta, slow_poll: Option<Duration>) -> Self {
+        Timed {
+            future,
+            meta,
+            slow_poll,
+        }
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Timed<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let future = this.future;
+        timed_poll(*this.slow_poll, this.meta, || future.poll(cx))
+    }
+}
+
+#[cold]
+fn slow_poll_report(meta: &TaskMeta, took: Duration, threshold: Duration) {
+    tracing::warn!(
+        target: "runner",
+        task = meta.name(),
+        spawned_at = %meta.location,
+        took_ms = took.as_secs_f64() * 1e3,
+        threshold_ms = threshold.as_secs_f64() * 1e3,
+        "slow poll: task `{}` spawned at {} held the thread for {:.1} ms \
+         (threshold {:.1} ms); move blocking work to `runner::spawn_blocking`",
+        meta.name(),
+        meta.location,
+        took.as_secs_f64() * 1e3,
+        threshold.as_secs_f64() * 1e3,
+    );
+}
+
+/// The message of a panic payload, as the default hook prints it.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "Box<dyn Any>"
+    }
+}
+
+/// A task panicked and its `JoinHandle` was dropped without reading it.
+#[cold]
+pub(crate) fn lost_panic(meta: &TaskMeta, message: &str) {
+    tracing::error!(
+        target: "runner",
+        task = meta.name(),
+        spawned_at = %meta.location,
+        panic = message,
+        "task `{}` spawned at {} panicked and nobody retrieved the panic \
+         (its JoinHandle was dropped without being awaited): {}",
+        meta.name(),
+        meta.location,
+        message,
+    );
+}
+
+/// Explains a refused run in debug mode.
+#[cold]
+pub(crate) fn misuse(what: &str, location: &Location<'_>) {
+    tracing::warn!(
+        target: "runner",
+        called_at = %location,
+        "{what} (called at {location})",
+    );
+}
+
+/// The runner tasks not finished yet, for the report at close.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    /// Source of registration keys.
+    next: AtomicU64,
+    /// Live tasks by key.
+    tasks: Arc<Mutex<HashMap<u64, Arc<TaskMeta>>>>,
+}
+
+impl Registry {
+    /// Records a task until the returned registration is dropped.
+    pub(crate) fn register(&self, meta: &Arc<TaskMeta>) -> Registration {
+        let key = self.next.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(key, meta.clone());
+        Registration {
+            key,
+            tasks: self.tasks.clone(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<TaskMeta>>> {
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Warns about every task still pending (it is about to be cancelled).
+    pub(crate) fn report_leftovers(&self) {
+        let mut pending: Vec<Arc<TaskMeta>> = self.lock().values().cloned().collect();
+        if pending.is_empty() {
+            return;
+        }
+        pending.sort_by_key(|m| (m.location.file(), m.location.line(), m.location.column()));
+        for meta in pending.iter().take(LEFTOVERS_LISTED) {
+            tracing::warn!(
+                target: "runner",
+                task = meta.name(),
+                spawned_at = %meta.location,
+                "task `{}` spawned at {} was still pending when the runner closed; \
+                 it is cancelled now (await or abort it before the run ends)",
+                meta.name(),
+                meta.location,
+            );
+        }
+        if pending.len() > LEFTOVERS_LISTED {
+            tracing::warn!(
+                target: "runner",
+                pending = pending.len(),
+                "{} more tasks were still pending when the runner closed",
+                pending.len() - LEFTOVERS_LISTED,
+            );
+        }
+    }
+}
+
+/// Removes a task from the registry when the task is dropped (finished or
+/// cancelled).
+#[derive(Debug)]
+pub(crate) struct Registration {
+    key: u64,
+    tasks: Arc<Mutex<HashMap<u64, Arc<TaskMeta>>>>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let removed = self
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
+        drop(removed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn panic_messages_of_both_string_kinds() {
+        let s: Box<dyn std::any::Any + Send> = Box::new("static");
+        assert_eq!(panic_message(&*s), "static");
+        let s: Box<dyn std::any::Any + Send> = Box::new(String::from("owned"));
+        assert_eq!(panic_message(&*s), "owned");
+        let s: Box<dyn std::any::Any + Send> = Box::new(5u8);
+        assert_eq!(panic_message(&*s), "Box<dyn Any>");
+    }
+
+    #[test]
+    fn registrations_leave_the_registry_when_dropped() {
+        let registry = Registry::default();
+        let meta = Arc::new(TaskMeta::new(Some("t"), Location::caller()));
+        let a = registry.register(&meta);
+        let b = registry.register(&meta);
+        assert_eq!(registry.lock().len(), 2);
+        drop(a);
+        assert_eq!(registry.lock().len(), 1);
+        drop(b);
+        assert!(registry.lock().is_empty());
+    }
+}

@@ -1,0 +1,118 @@
+//! The error type of the runner API.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::io;
+
+/// What went wrong when starting, running or closing a loop.
+///
+/// Every variant's [`Display`](fmt::Display) says what happened and what to
+/// do about it.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), runner::Error> {
+/// let mut runner = runner::Runner::new();
+/// runner.close();
+/// let err = runner.run(async {}).unwrap_err();
+/// assert!(matches!(err, runner::Error::Closed));
+/// assert!(err.to_string().contains("closed"));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// `run` was called on a thread that is already driving an event loop:
+    /// a runner's, or a Tokio runtime's (`#[tokio::main]`, a task, or a
+    /// thread that entered a runtime handle).
+    ///
+    /// asyncio raises `RuntimeError("asyncio.run() cannot be called from a
+    /// running event loop")` here. Inside async code, `.await` the future
+    /// instead; from blocking code, move the call into
+    /// [`spawn_blocking`](crate::spawn_blocking) or a plain thread.
+    NestedRun,
+    /// The runner was closed; it cannot run anything any more.
+    Closed,
+    /// The main task was cancelled by Ctrl-C (SIGINT), or by SIGTERM when
+    /// [`Builder::handle_sigterm`](crate::Builder::handle_sigterm) is on.
+    ///
+    /// This is asyncio's `KeyboardInterrupt`. `#[runner::main]` turns it into
+    /// exit status 130.
+    Interrupted,
+    /// The runtime could not be built (the default one, or the one returned
+    /// by [`Builder::runtime`](crate::Builder::runtime)).
+    Runtime(io::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NestedRun => f.write_str(
+                "runner::run() cannot be called from a running event loop: this thread is \
+                 already driving a runner or a Tokio runtime; `.await` the future instead, \
+                 or start the new loop inside `runner::spawn_blocking` or a plain thread",
+            ),
+            Error::Closed => f.write_str(
+                "the runner is closed: `Runner::run` and `Runner::handle` cannot be used after \
+                 `Runner::close`; create a new `Runner`",
+            ),
+            Error::Interrupted => f.write_str(
+                "the main task was interrupted (Ctrl-C) and cancelled; its cleanup has run",
+            ),
+            Error::Runtime(err) => write!(f, "failed to build the Tokio runtime: {err}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Runtime(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(err: io::Error) -> Self {
+        Error::Runtime(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn nested_run_says_to_await() {
+        let msg = Error::NestedRun.to_string();
+        assert!(
+            msg.contains("cannot be called from a running event loop"),
+            "{msg}"
+        );
+        assert!(msg.contains(".await"), "{msg}");
+    }
+
+    #[test]
+    fn closed_says_to_make_a_new_runner() {
+        let msg = Error::Closed.to_string();
+        assert!(msg.contains("closed"), "{msg}");
+        assert!(msg.contains("new `Runner`"), "{msg}");
+    }
+
+    #[test]
+    fn interrupted_mentions_ctrl_c() {
+        assert!(Error::Interrupted.to_string().contains("Ctrl-C"));
+    }
+
+    #[test]
+    fn runtime_error_keeps_its_source() {
+        let err = Error::from(io::Error::other("no epoll"));
+        assert!(err.to_string().contains("no epoll"));
+        assert_eq!(err.source().unwrap().to_string(), "no epoll");
+        assert!(Error::Closed.source().is_none());
+    }
+}

@@ -1,0 +1,298 @@
+//! Ctrl-C (SIGINT) and, opt-in, SIGTERM: asyncio's protocol, made safe for a
+//! library. The only module with `unsafe`.
+//!
+//! While a runner runs on the main thread and the signal is at its default
+//! disposition, a handler of ours is installed with `sigaction`; when the run
+//! ends it is put back to the default, unless someone installed a handler on
+//! top of ours meanwhile (Tokio's `signal` module, through
+//! `signal-hook-registry`, chains to the handler it found): then we leave
+//! theirs in place, and ours, still called through their chain, does
+//! nothing. So Ctrl-C behaves outside a run exactly as it would without the
+//! runner, and listeners created during a run keep working after it.
+//!
+//! The handler only touches atomics and writes one byte to a pipe (both
+//! async-signal-safe). A watcher thread, started once per process on first
+//! use, turns the byte into wake-ups. A press while the run is already
+//! interrupted (the second press) restores the default disposition and
+//! re-raises the signal from inside the handler, so the process dies even if
+//! the loop is stuck and never polls again.
+#![deny(unsafe_op_in_unsafe_fn)]
+
+use std::future::{Future, poll_fn};
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::task::Poll;
+use std::time::Duration;
+
+use futures::task::AtomicWaker;
+use tokio::sync::Notify;
+
+use crate::Error;
+
+/// Which signals a run handles, and how long the main task may go on after
+/// the first one.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SignalConfig {
+    pub(crate) sigint: bool,
+    pub(crate) sigterm: bool,
+    pub(crate) grace: Duration,
+}
+
+impl Default for SignalConfig {
+    fn default() -> Self {
+        SignalConfig {
+            sigint: true,
+            sigterm: false,
+            grace: Duration::ZERO,
+        }
+    }
+}
+
+/// No run owns the signals.
+const IDLE: u8 = 0;
+/// A run owns them and has not been interrupted.
+const RUNNING: u8 = 1;
+/// The first press arrived; the next one kills.
+const INTERRUPTED: u8 = 2;
+
+static STATE: AtomicU8 = AtomicU8::new(IDLE);
+/// The pipe's write end, -1 until the watcher exists.
+static PIPE: AtomicI32 = AtomicI32::new(-1);
+/// The main task's waker.
+static MAIN: AtomicWaker = AtomicWaker::new();
+/// Every `interrupted()` waiter.
+static WAITERS: Notify = Notify::const_new();
+
+/// Completes at the first Ctrl-C (or SIGTERM, when handled) that the running
+/// runner handles.
+///
+/// Awaitable from any task. It never completes when the runner does not own
+/// the signal: off the main thread, with
+/// [`handle_sigint(false)`](crate::Builder::handle_sigint), or when SIGINT was
+/// ignored or already had a handler when `run` started. Useful with
+/// [`Builder::interrupt_grace`](crate::Builder::interrupt_grace), to finish
+/// work in an orderly way before the main task is cancelled.
+///
+/// # Examples
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// let mut runner = runner::Runner::builder()
+///     .interrupt_grace(Duration::from_secs(5))
+///     .build();
+/// let result = runner.run(async {
+///     tokio::select! {
+///         _ = runner::interrupted() => "stopped early, cleanly",
+///         _ = tokio::time::sleep(Duration::from_secs(60)) => "finished",
+///     }
+/// });
+/// println!("{result:?}");
+/// ```
+pub async fn interrupted() {
+    loop {
+        let notified = WAITERS.notified();
+        let mut notified = std::pin::pin!(notified);
+        notified.as_mut().enable();
+        if STATE.load(Ordering::Acquire) == INTERRUPTED {
+            return;
+        }
+        notified.await;
+    }
+}
+
+/// The signals one run installed; restores them when dropped.
+#[derive(Debug)]
+pub(crate) struct Interrupts {
+    installed: [Option<libc::c_int>; 2],
+    grace: Duration,
+    /// Belongs to the main thread.
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Interrupts {
+    /// Takes over the configured signals if this is the main thread and they
+    /// are at their default disposition. `None` if nothing was taken.
+    pub(crate) fn install(config: SignalConfig) -> Option<Interrupts> {
+        if !(config.sigint || config.sigterm) || !is_main_thread() {
+            return None;
+        }
+        let wanted = [
+            config.sigint.then_some(libc::SIGINT),
+            config.sigterm.then_some(libc::SIGTERM),
+        ];
+        let mut installed = [None, None];
+        for (slot, sig) in installed.iter_mut().zip(wanted) {
+            if let Some(sig) = sig {
+                if disposition(sig) == libc::SIG_DFL && start_watcher() {
+                    STATE.store(RUNNING, Ordering::Release);
+                    set_disposition(sig, handler as extern "C" fn(libc::c_int) as usize);
+                    *slot = Some(sig);
+                }
+            }
+        }
+        installed.iter().any(Option::is_some).then_some(Interrupts {
+            installed,
+            grace: config.grace,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Runs the main task until it completes or a handled signal cancels it
+    /// (after the grace period, if any).
+    pub(crate) async fn guard<F: Future>(&self, mut main: Pin<&mut F>) -> Result<F::Output, Error> {
+        tokio::select! {
+            biased;
+            output = main.as_mut() => return Ok(output),
+            () = pressed() => {}
+        }
+        if !self.grace.is_zero() {
+            if let Ok(output) = tokio::time::timeout(self.grace, main).await {
+                return Ok(output);
+            }
+        }
+        Err(Error::Interrupted)
+    }
+}
+
+impl Drop for Interrupts {
+    fn drop(&mut self) {
+        for sig in self.installed.iter().flatten() {
+            if disposition(*sig) == handler as extern "C" fn(libc::c_int) as usize {
+                set_disposition(*sig, libc::SIG_DFL);
+            }
+        }
+        STATE.store(IDLE, Ordering::Release);
+    }
+}
+
+/// Completes once the run was interrupted.
+fn pressed() -> impl Future<Output = ()> {
+    poll_fn(|cx| {
+        MAIN.register(cx.waker());
+        if STATE.load(Ordering::Acquire) == INTERRUPTED {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+}
+
+extern "C" fn handler(sig: libc::c_int) {
+    let saved_errno = errno();
+    match STATE.compare_exchange(RUNNING, INTERRUPTED, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {
+            let fd = PIPE.load(Ordering::Acquire);
+            // SAFETY: write(2) is async-signal-safe; `fd` is the pipe's write
+            // end, non-blocking and never closed, and the buffer is a live
+            // one-byte static. A full pipe (EAGAIN) already holds a wake-up.
+            unsafe { libc::write(fd, b"!".as_ptr().cast(), 1) };
+        }
+        Err(INTERRUPTED) => die_of(sig),
+        Err(_) => {
+            // Idle: reached either because our handler is still the
+            // installed one (a press in the instant the run ends: act as the
+            // default would), or through another handler's chain (its owner
+            // handles the signal: do nothing).
+            if disposition(sig) == handler as extern "C" fn(libc::c_int) as usize {
+                die_of(sig);
+            }
+        }
+    }
+    set_errno(saved_errno);
+}
+
+/// Restores the default action and re-raises `sig`: the process dies of it
+/// as soon as the handler returns (the signal is blocked until then).
+fn die_of(sig: libc::c_int) {
+    set_disposition(sig, libc::SIG_DFL);
+    // SAFETY: raise(3) is async-signal-safe and takes any signal number.
+    unsafe { libc::raise(sig) };
+}
+
+/// The current handler of `sig` (`SIG_DFL`, `SIG_IGN` or a function
+/// address). Async-signal-safe.
+fn disposition(sig: libc::c_int) -> libc::sighandler_t {
+    let mut old = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: a null new action only queries; `old` is valid for writes and
+    // zero-initialised, which is a valid `sigaction`.
+    let rc = unsafe { libc::sigaction(sig, std::ptr::null(), old.as_mut_ptr()) };
+    if rc != 0 {
+        return libc::SIG_IGN;
+    }
+    // SAFETY: sigaction succeeded and filled `old` (it was valid even before).
+    unsafe { old.assume_init() }.sa_sigaction
+}
+
+/// Sets `sig`'s handler (restarting interrupted system calls).
+/// Async-signal-safe.
+fn set_disposition(sig: libc::c_int, action: libc::sighandler_t) {
+    // SAFETY: an all-zero `sigaction` is valid (empty mask, no flags).
+    let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
+    new.sa_sigaction = action;
+    new.sa_flags = libc::SA_RESTART;
+    // SAFETY: `new` is a fully initialised action whose handler is
+    // SIG_DFL, SIG_IGN or `handler`, an `extern "C" fn(c_int)`; the old
+    // action is not wanted.
+    unsafe { libc::sigaction(sig, &new, std::ptr::null_mut()) };
+}
+
+fn errno() -> libc::c_int {
+    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+fn set_errno(value: libc::c_int) {
+    // SAFETY: errno's location is thread-local and always valid.
+    unsafe { *libc::__errno_location() = value };
+}
+
+/// Starts the watcher thread and its pipe once per process. `false` if that
+/// failed (then the run does not take the signals).
+fn start_watcher() -> bool {
+    static STARTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(|| {
+        let mut fds = [0 as libc::c_int; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+            return false;
+        }
+        let [read_end, write_end] = fds;
+        // The read end blocks: the watcher sleeps in read(2).
+        // SAFETY: fcntl on a descriptor we own.
+        unsafe { libc::fcntl(read_end, libc::F_SETFL, 0) };
+        let spawned = std::thread::Builder::new()
+            .name("runner-signals".into())
+            .spawn(move || watch(read_end));
+        if spawned.is_err() {
+            return false;
+        }
+        PIPE.store(write_end, Ordering::Release);
+        true
+    })
+}
+
+/// The watcher: one wake-up per byte the handler wrote.
+fn watch(read_end: libc::c_int) {
+    let mut buf = [0u8; 16];
+    loop {
+        // SAFETY: `buf` is valid for writes of its length; `read_end` is
+        // ours and stays open for the life of the process.
+        let n = unsafe { libc::read(read_end, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 && errno() == libc::EINTR {
+            continue;
+        }
+        if n <= 0 {
+            return;
+        }
+        MAIN.wake();
+        WAITERS.notify_waiters();
+    }
+}
+
+/// Whether this is the process's main thread (signal handling is its job,
+/// as in Python).
+fn is_main_thread() -> bool {
+    // SAFETY: getpid and gettid take no arguments and cannot fail.
+    unsafe { libc::getpid() == libc::gettid() }
+}

@@ -1,0 +1,638 @@
+//! Spawning tasks that inherit the current context, and their handles.
+//!
+//! Every runner task is wrapped once at spawn: the wrapper enters the task's
+//! own copy of the context around each poll, carries the runner the task
+//! belongs to (for debug reports and the blocking-work count of `close`),
+//! records its spawn site, and notices a panic so that one nobody retrieves
+//! is reported rather than lost.
+#![forbid(unsafe_code)]
+
+use std::cell::RefCell;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::mem;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Poll, ready};
+use std::time::Duration;
+
+use tokio::task::{AbortHandle, Id, JoinError};
+
+use crate::context::TaskContext;
+use crate::debug::{self, Registry};
+
+/// What a runner's tasks know about the runner: shared by the runner and
+/// every task it spawned, directly or not.
+#[derive(Debug, Default)]
+pub(crate) struct LoopShared {
+    /// Debug-mode state; `None` when debug mode is off.
+    pub(crate) debug: Option<DebugShared>,
+    /// Blocking closures started through `runner::spawn_blocking` and not
+    /// finished yet; `close` reads it to tell whether its timeout expired.
+    pub(crate) blocking: AtomicUsize,
+}
+
+/// Debug-mode settings and the live-task registry.
+#[derive(Debug)]
+pub(crate) struct DebugShared {
+    /// Polls longer than this are reported.
+    pub(crate) slow_poll: Duration,
+    /// Runner tasks not yet finished, for the report at close.
+    pub(crate) registry: Registry,
+}
+
+thread_local! {
+    /// The runner of the task being polled on this thread, or of the loop
+    /// this thread is running.
+    static RUNNER: RefCell<Option<Arc<LoopShared>>> = const { RefCell::new(None) };
+}
+
+/// Makes `runner` current on this thread until the guard drops.
+pub(crate) fn enter_runner(runner: &mut Option<Arc<LoopShared>>) -> RunnerEntered<'_> {
+    RUNNER.with_borrow_mut(|cur| mem::swap(cur, runner));
+    RunnerEntered(runner)
+}
+
+/// Swaps the previous runner back when dropped.
+pub(crate) struct RunnerEntered<'a>(&'a mut Option<Arc<LoopShared>>);
+
+impl Drop for RunnerEntered<'_> {
+    fn drop(&mut self) {
+        RUNNER.with_borrow_mut(|cur| mem::swap(cur, self.0));
+    }
+}
+
+fn current_runner() -> Option<Arc<LoopShared>> {
+    RUNNER.try_with(|r| r.borrow().clone()).ok().flatten()
+}
+
+/// A task's identity, shared by its wrapper and its [`JoinHandle`].
+#[derive(Debug)]
+pub(crate) struct TaskMeta {
+    /// The name given through [`Builder::name`], if any.
+    pub(crate) name: Option<Box<str>>,
+    /// Where the task was spawned.
+    pub(crate) location: &'static Location<'static>,
+    /// `PANICKED`, `HANDLE_GONE` and `RETRIEVED` bits.
+    state: AtomicU8,
+    /// The panic message, once the task panicked.
+    panic: OnceLock<String>,
+}
+
+const PANICKED: u8 = 1;
+const HANDLE_GONE: u8 = 2;
+const RETRIEVED: u8 = 4;
+
+impl TaskMeta {
+    pub(crate) fn new(name: Option<&str>, location: &'static Location<'static>) -> Self {
+        TaskMeta {
+            name: name.map(Into::into),
+            location,
+            state: AtomicU8::new(0),
+            panic: OnceLock::new(),
+        }
+    }
+
+    /// The task's name, or `"unnamed"`.
+    pub(crate) fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or("unnamed")
+    }
+
+    /// The task panicked: report it now if its handle is already gone.
+    fn panicked(&self, payload: &(dyn std::any::Any + Send)) {
+        let _ = self.panic.set(debug::panic_message(payload).to_owned());
+        if self.state.fetch_or(PANICKED, Ordering::AcqRel) & HANDLE_GONE != 0 {
+            self.report_lost_panic();
+        }
+    }
+
+    /// The handle is gone: report the panic now if the task already panicked
+    /// and nobody read it.
+    fn handle_gone(&self) {
+        let prev = self.state.fetch_or(HANDLE_GONE, Ordering::AcqRel);
+        if prev & PANICKED != 0 && prev & RETRIEVED == 0 {
+            self.report_lost_panic();
+        }
+    }
+
+    fn report_lost_panic(&self) {
+        let message = self.panic.get().map_or("<unknown>", String::as_str);
+        debug::lost_panic(self, message);
+    }
+}
+
+/// Takes the per-task state every spawn needs; shared by all spawn paths.
+struct Spawned {
+    meta: Arc<TaskMeta>,
+    runner: Option<Arc<LoopShared>>,
+    registration: Option<debug::Registration>,
+}
+
+impl Spawned {
+    fn new(name: Option<&str>, location: &'static Location<'static>) -> Self {
+        let meta = Arc::new(TaskMeta::new(name, location));
+        let runner = current_runner();
+        let registration = runner
+            .as_ref()
+            .and_then(|r| r.debug.as_ref())
+            .map(|d| d.registry.register(&meta));
+        Spawned {
+            meta,
+            runner,
+            registration,
+        }
+    }
+
+    fn wrap<F>(self, future: F) -> Task<F> {
+        let slow_poll = self
+            .runner
+            .as_ref()
+            .and_then(|r| r.debug.as_ref())
+            .map(|d| d.slow_poll);
+        Task {
+            future,
+            ctx: TaskContext::capture(),
+            runner: self.runner,
+            meta: self.meta,
+            slow_poll,
+            _registration: self.registration,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A runner task: the user's future plus what the task carries.
+    struct Task<F> {
+        #[pin]
+        future: F,
+        ctx: TaskContext,
+        runner: Option<Arc<LoopShared>>,
+        meta: Arc<TaskMeta>,
+        slow_poll: Option<Duration>,
+        _registration: Option<debug::Registration>,
+    }
+}
+
+impl<F: Future> Future for Task<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _ctx = this.ctx.enter();
+        let _runner = enter_runner(this.runner);
+        let meta = &**this.meta;
+        let future = this.future;
+        let slow_poll = *this.slow_poll;
+        match catch_unwind(AssertUnwindSafe(|| {
+            debug::timed_poll(slow_poll, meta, || future.poll(cx))
+        })) {
+            Ok(poll) => poll,
+            Err(payload) => {
+                meta.panicked(&*payload);
+                resume_unwind(payload)
+            }
+        }
+    }
+}
+
+/// An owned permission to await a runner task, like
+/// [`tokio::task::JoinHandle`].
+///
+/// It awaits to `Result<T, JoinError>`. Dropping it detaches the task; if the
+/// task panics and the panic is never retrieved (by awaiting the handle), the
+/// panic is reported through `tracing` at ERROR level under the `runner`
+/// target with the spawn site, as asyncio reports "Task exception was never
+/// retrieved". The report comes when both have happened: the panic and the
+/// handle's drop.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), runner::Error> {
+/// runner::run(async {
+///     let handle = runner::spawn(async { 6 * 7 });
+///     assert_eq!(handle.await.unwrap(), 42);
+/// })
+/// # }
+/// ```
+pub struct JoinHandle<T> {
+    /// Tokio's handle of the wrapped task.
+    inner: tokio::task::JoinHandle<T>,
+    /// Shared with the task, for the lost-panic report.
+    meta: Arc<TaskMeta>,
+}
+
+impl<T> JoinHandle<T> {
+    /// Cancels the task: it is dropped at its next await point, and awaiting
+    /// this handle then gives a cancelled [`JoinError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::run(async {
+    ///     let handle = runner::spawn(std::future::pending::<()>());
+    ///     handle.abort();
+    ///     assert!(handle.await.unwrap_err().is_cancelled());
+    /// })
+    /// # }
+    /// ```
+    pub fn abort(&self) {
+        self.inner.abort();
+    }
+
+    /// Whether the task has finished (returned, panicked or been cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::run(async {
+    ///     let handle = runner::spawn(async {});
+    ///     tokio::task::yield_now().await;
+    ///     assert!(handle.is_finished());
+    /// })
+    /// # }
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.inner.is_finished()
+    }
+
+    /// A handle that can cancel the task without awaiting it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::run(async {
+    ///     let handle = runner::spawn(std::future::pending::<()>());
+    ///     handle.abort_handle().abort();
+    ///     assert!(handle.await.unwrap_err().is_cancelled());
+    /// })
+    /// # }
+    /// ```
+    pub fn abort_handle(&self) -> AbortHandle {
+        self.inner.abort_handle()
+    }
+
+    /// Tokio's id of the task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::run(async {
+    ///     let handle = runner::spawn(async { tokio::task::id() });
+    ///     let id = handle.id();
+    ///     assert_eq!(handle.await.unwrap(), id);
+    /// })
+    /// # }
+    /// ```
+    pub fn id(&self) -> Id {
+        self.inner.id()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let result = ready!(Pin::new(&mut self.inner).poll(cx));
+        if matches!(&result, Err(err) if err.is_panic()) {
+            self.meta.state.fetch_or(RETRIEVED, Ordering::AcqRel);
+        }
+        Poll::Ready(result)
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        self.meta.handle_gone();
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("id", &self.inner.id())
+            .field("name", &self.meta.name)
+            .field("spawned_at", &self.meta.location)
+            .finish()
+    }
+}
+
+/// Spawns a `Send` future onto the current runtime, in a copy of the current
+/// context: [`tokio::spawn`] plus asyncio's context inheritance.
+///
+/// Raw `tokio::spawn` does not copy the context: its task sees whatever
+/// context is current on the thread that polls it. Use this function (or
+/// [`spawn_local`]) for tasks that should see the spawner's variables.
+///
+/// # Panics
+///
+/// Panics if called outside a Tokio runtime, as `tokio::spawn` does.
+///
+/// # Examples
+///
+/// ```
+/// static USER: runner::ContextVar<&str> = runner::ContextVar::new("user");
+///
+/// # fn main() -> Result<(), runner::Error> {
+/// runner::run(async {
+///     USER.set("ada");
+///     let seen = runner::spawn(async { USER.get() }).await.unwrap();
+///     assert_eq!(seen, Some("ada"));
+/// })
+/// # }
+/// ```
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    spawn_inner(None, Location::caller(), future)
+}
+
+fn spawn_inner<F>(
+    name: Option<&str>,
+    location: &'static Location<'static>,
+    future: F,
+) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let spawned = Spawned::new(name, location);
+    let meta = spawned.meta.clone();
+    JoinHandle {
+        inner: tokio::spawn(spawned.wrap(future)),
+        meta,
+    }
+}
+
+/// Spawns a future onto the current [`LocalSet`](tokio::task::LocalSet) (a
+/// runner's loop has one), in a copy of the current context: asyncio's
+/// `create_task`.
+///
+/// # Panics
+///
+/// Panics if called outside a `LocalSet`, as `tokio::task::spawn_local`
+/// does.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+///
+/// # fn main() -> Result<(), runner::Error> {
+/// runner::run(async {
+///     let shared = Rc::new(5); // not Send: fine on the loop's own thread
+///     let task = runner::spawn_local(async move { *shared + 1 });
+///     assert_eq!(task.await.unwrap(), 6);
+/// })
+/// # }
+/// ```
+#[track_caller]
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    spawn_local_inner(None, Location::caller(), future)
+}
+
+fn spawn_local_inner<F>(
+    name: Option<&str>,
+    location: &'static Location<'static>,
+    future: F,
+) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let spawned = Spawned::new(name, location);
+    let meta = spawned.meta.clone();
+    JoinHandle {
+        inner: tokio::task::spawn_local(spawned.wrap(future)),
+        meta,
+    }
+}
+
+/// Runs a blocking closure on the runtime's blocking pool, in a copy of the
+/// current context: asyncio's `to_thread`.
+///
+/// Changes the closure makes to context variables stay in its copy. Work
+/// started here is counted, so that [`Runner::close`](crate::Runner::close)
+/// can warn truthfully when its `shutdown_timeout` expires with work still
+/// running.
+///
+/// # Panics
+///
+/// Panics if called outside a Tokio runtime, as
+/// `tokio::task::spawn_blocking` does.
+///
+/// # Examples
+///
+/// ```
+/// static REQUEST: runner::ContextVar<u32> = runner::ContextVar::new("request");
+///
+/// # fn main() -> Result<(), runner::Error> {
+/// runner::run(async {
+///     REQUEST.set(12);
+///     let seen = runner::spawn_blocking(|| REQUEST.get()).await.unwrap();
+///     assert_eq!(seen, Some(12));
+/// })
+/// # }
+/// ```
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    spawn_blocking_inner(None, Location::caller(), f)
+}
+
+fn spawn_blocking_inner<F, R>(
+    name: Option<&str>,
+    location: &'static Location<'static>,
+    f: F,
+) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let meta = Arc::new(TaskMeta::new(name, location));
+    let ctx = TaskContext::capture();
+    let running = current_runner().map(BlockingWork::start);
+    let task_meta = meta.clone();
+    let inner = tokio::task::spawn_blocking(move || {
+        let _running = running;
+        ctx.run(|| match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(value) => value,
+            Err(payload) => {
+                task_meta.panicked(&*payload);
+                resume_unwind(payload)
+            }
+        })
+    });
+    JoinHandle { inner, meta }
+}
+
+/// One unit of the runner's count of running blocking work; counts down
+/// when dropped, whether the closure ran, panicked or never started.
+struct BlockingWork(Arc<LoopShared>);
+
+impl BlockingWork {
+    fn start(runner: Arc<LoopShared>) -> Self {
+        runner.blocking.fetch_add(1, Ordering::AcqRel);
+        BlockingWork(runner)
+    }
+}
+
+impl Drop for BlockingWork {
+    fn drop(&mut self) {
+        self.0.blocking.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Configures a task before spawning it, shaped like Tokio's (unstable)
+/// `tokio::task::Builder`: today it gives the task a name, which debug-mode
+/// reports show.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// runner::run(async {
+///     let handle = runner::task::Builder::new().name("fetch").spawn(async { 1 })?;
+///     assert_eq!(handle.await?, 1);
+///     Ok::<_, Box<dyn std::error::Error>>(())
+/// })??;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Builder<'a> {
+    /// The task's name, if given.
+    name: Option<&'a str>,
+}
+
+impl<'a> Builder<'a> {
+    /// A builder with no name set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = runner::task::Builder::new();
+    /// # let _ = builder;
+    /// ```
+    pub fn new() -> Self {
+        Builder { name: None }
+    }
+
+    /// Names the task (default: unnamed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = runner::task::Builder::new().name("worker");
+    /// # let _ = builder;
+    /// ```
+    pub fn name(self, name: &'a str) -> Self {
+        Builder { name: Some(name) }
+    }
+
+    /// Spawns a `Send` task like [`spawn`](crate::spawn).
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` matches Tokio's builder so code can move
+    /// between them.
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a Tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::run(async {
+    ///     let h = runner::task::Builder::new().name("a").spawn(async { 1 }).unwrap();
+    ///     assert_eq!(h.await.unwrap(), 1);
+    /// })
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(self, future: F) -> io::Result<JoinHandle<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Ok(spawn_inner(self.name, Location::caller(), future))
+    }
+
+    /// Spawns a task onto the current `LocalSet` like
+    /// [`spawn_local`](crate::spawn_local).
+    ///
+    /// # Errors
+    ///
+    /// None today; see [`spawn`](Self::spawn).
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a `LocalSet`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::run(async {
+    ///     let h = runner::task::Builder::new().name("b").spawn_local(async { 2 }).unwrap();
+    ///     assert_eq!(h.await.unwrap(), 2);
+    /// })
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_local<F>(self, future: F) -> io::Result<JoinHandle<F::Output>>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        Ok(spawn_local_inner(self.name, Location::caller(), future))
+    }
+
+    /// Runs a blocking closure like [`spawn_blocking`](crate::spawn_blocking).
+    ///
+    /// # Errors
+    ///
+    /// None today; see [`spawn`](Self::spawn).
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a Tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::run(async {
+    ///     let h = runner::task::Builder::new().name("c").spawn_blocking(|| 3).unwrap();
+    ///     assert_eq!(h.await.unwrap(), 3);
+    /// })
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(self, f: F) -> io::Result<JoinHandle<R>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        Ok(spawn_blocking_inner(self.name, Location::caller(), f))
+    }
+}
