@@ -142,6 +142,8 @@ pub(crate) struct Registry {
     next: AtomicU64,
     /// Live tasks by key.
     tasks: Arc<Mutex<HashMap<u64, Arc<TaskMeta>>>>,
+    /// `name at file:line:col` of each task reported pending at close.
+    left_pending: Mutex<Vec<String>>,
 }
 
 impl Registry {
@@ -166,6 +168,13 @@ impl Registry {
             return;
         }
         pending.sort_by_key(|m| (m.location.file(), m.location.line(), m.location.column()));
+        *self
+            .left_pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = pending
+            .iter()
+            .map(|m| format!("`{}` spawned at {}", m.name(), m.location))
+            .collect();
         for meta in pending.iter().take(LEFTOVERS_LISTED) {
             tracing::warn!(
                 target: "runner",
@@ -185,6 +194,16 @@ impl Registry {
                 pending.len() - LEFTOVERS_LISTED,
             );
         }
+    }
+}
+
+impl Registry {
+    /// The tasks the close report named as pending.
+    pub(crate) fn left_pending(&self) -> Vec<String> {
+        self.left_pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 

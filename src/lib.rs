@@ -33,6 +33,12 @@ mod context;
 mod debug;
 mod error;
 mod guard;
+#[doc(hidden)]
+pub mod __private {
+    //! Not public API.
+    pub use crate::private::*;
+}
+mod private;
 mod runner;
 mod signal;
 pub mod task;

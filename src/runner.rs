@@ -22,7 +22,7 @@ use tokio::task::LocalSet;
 
 use crate::Error;
 use crate::context::{Context, copy_context};
-use crate::debug::{self, Registry};
+use crate::debug;
 use crate::guard::{self, LoopGuard};
 use crate::signal::{Interrupts, SignalConfig};
 use crate::task::{self, DebugShared, LoopShared, TaskMeta};
@@ -101,6 +101,9 @@ pub struct Runner {
     config: Config,
     /// Created, initialised or closed.
     state: State,
+    /// What the runner's tasks carry; made at build so that what it counts
+    /// outlives the loop.
+    shared: Arc<LoopShared>,
     /// A runner belongs to its thread.
     _not_send: PhantomData<*const ()>,
 }
@@ -133,7 +136,6 @@ struct Config {
     factory: Option<RuntimeFactory>,
     shutdown_timeout: Duration,
     signals: SignalConfig,
-    slow_poll_threshold: Duration,
 }
 
 impl Runner {
@@ -283,7 +285,9 @@ impl Runner {
                     .build(),
             };
             match runtime {
-                Ok(runtime) => self.state = State::Initialized(Loop::new(runtime, &self.config)),
+                Ok(runtime) => {
+                    self.state = State::Initialized(Loop::new(runtime, self.shared.clone()))
+                }
                 Err(err) => {
                     // The factory is spent: a runner whose loop could not be
                     // built cannot run anything.
@@ -320,6 +324,11 @@ impl Runner {
     /// ```
     pub fn handle(&mut self) -> Result<Handle, Error> {
         Ok(self.lazy_init()?.runtime.handle().clone())
+    }
+
+    /// What the runner's tasks share, for `__private`.
+    pub(crate) fn shared(&self) -> &LoopShared {
+        &self.shared
     }
 
     /// Whether debug mode is on: [`Builder::debug`], or when that was left
@@ -369,19 +378,12 @@ impl Runner {
 }
 
 impl Loop {
-    fn new(runtime: Runtime, config: &Config) -> Self {
-        let debug = config.debug.then(|| DebugShared {
-            slow_poll: config.slow_poll_threshold,
-            registry: Registry::default(),
-        });
+    fn new(runtime: Runtime, shared: Arc<LoopShared>) -> Self {
         Loop {
             runtime,
             local: LocalSet::new(),
             context: copy_context(),
-            shared: Arc::new(LoopShared {
-                debug,
-                ..LoopShared::default()
-            }),
+            shared,
         }
     }
 
@@ -640,13 +642,18 @@ impl Builder {
     /// runner.run(async {}).unwrap();
     /// ```
     pub fn build(self) -> Runner {
+        let debug = self.debug.unwrap_or_else(debug::env_debug);
+        let shared = Arc::new(LoopShared {
+            debug: debug.then(|| DebugShared::new(self.slow_poll_threshold)),
+            ..LoopShared::default()
+        });
         Runner {
+            shared,
             config: Config {
-                debug: self.debug.unwrap_or_else(debug::env_debug),
+                debug,
                 factory: self.factory,
                 shutdown_timeout: self.shutdown_timeout,
                 signals: self.signals,
-                slow_poll_threshold: self.slow_poll_threshold,
             },
             state: State::Created,
             _not_send: PhantomData,

@@ -15,7 +15,7 @@ use std::mem;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::task::{Poll, ready};
 use std::time::Duration;
 
@@ -35,13 +35,25 @@ pub(crate) struct LoopShared {
     pub(crate) blocking: AtomicUsize,
 }
 
-/// Debug-mode settings and the live-task registry.
+/// Debug-mode settings and what debug mode counts.
 #[derive(Debug)]
 pub(crate) struct DebugShared {
     /// Polls longer than this are reported.
     pub(crate) slow_poll: Duration,
     /// Runner tasks not yet finished, for the report at close.
     pub(crate) registry: Registry,
+    /// Task panics reported as never retrieved.
+    pub(crate) lost_panics: AtomicUsize,
+}
+
+impl DebugShared {
+    pub(crate) fn new(slow_poll: Duration) -> Self {
+        DebugShared {
+            slow_poll,
+            registry: Registry::default(),
+            lost_panics: AtomicUsize::new(0),
+        }
+    }
 }
 
 thread_local! {
@@ -80,6 +92,8 @@ pub(crate) struct TaskMeta {
     state: AtomicU8,
     /// The panic message, once the task panicked.
     panic: OnceLock<String>,
+    /// The runner, in debug mode only, to count lost panics.
+    runner: Weak<LoopShared>,
 }
 
 const PANICKED: u8 = 1;
@@ -93,6 +107,7 @@ impl TaskMeta {
             location,
             state: AtomicU8::new(0),
             panic: OnceLock::new(),
+            runner: Weak::new(),
         }
     }
 
@@ -121,6 +136,14 @@ impl TaskMeta {
     fn report_lost_panic(&self) {
         let message = self.panic.get().map_or("<unknown>", String::as_str);
         debug::lost_panic(self, message);
+        if let Some(debug) = self
+            .runner
+            .upgrade()
+            .as_ref()
+            .and_then(|r| r.debug.as_ref())
+        {
+            debug.lost_panics.fetch_add(1, Ordering::AcqRel);
+        }
     }
 }
 
@@ -133,10 +156,14 @@ struct Spawned {
 
 impl Spawned {
     fn new(name: Option<&str>, location: &'static Location<'static>) -> Self {
-        let meta = Arc::new(TaskMeta::new(name, location));
+        let mut meta = TaskMeta::new(name, location);
         let runner = current_runner();
-        let registration = runner
-            .as_ref()
+        let debug_runner = runner.as_ref().filter(|r| r.debug.is_some());
+        if let Some(runner) = debug_runner {
+            meta.runner = Arc::downgrade(runner);
+        }
+        let meta = Arc::new(meta);
+        let registration = debug_runner
             .and_then(|r| r.debug.as_ref())
             .map(|d| d.registry.register(&meta));
         Spawned {
