@@ -1,0 +1,570 @@
+//! Context variables (SPEC 3): the semantics of CPython's
+//! `Lib/test/test_context.py` and of asyncio's task-context tests.
+//!
+//! Each test runs on its own thread, so each starts with an empty context.
+
+mod common;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use runner::{Context, ContextError, ContextVar, Runner, copy_context};
+
+// --- ContextVar: get, set, reset ---------------------------------------------
+
+#[test]
+fn get_is_none_until_set_and_then_the_value() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    assert_eq!(V.get(), None);
+    V.set(1);
+    assert_eq!(V.get(), Some(1));
+    V.set(2);
+    assert_eq!(V.get(), Some(2));
+}
+
+#[test]
+fn get_falls_back_to_the_default() {
+    static V: ContextVar<&str> = ContextVar::with_default("v", "dflt");
+    assert_eq!(V.get(), Some("dflt"));
+    let token = V.set("set");
+    assert_eq!(V.get(), Some("set"));
+    V.reset(token).unwrap();
+    assert_eq!(V.get(), Some("dflt"));
+}
+
+#[test]
+fn a_var_keeps_its_name() {
+    static V: ContextVar<u8> = ContextVar::new("request_id");
+    assert_eq!(V.name(), "request_id");
+    assert!(format!("{V:?}").contains("request_id"));
+}
+
+#[test]
+fn set_returns_a_token_holding_the_old_value() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    let first = V.set(1);
+    assert_eq!(first.old_value(), None);
+    let second = V.set(2);
+    assert_eq!(second.old_value(), Some(&1));
+    assert_eq!(second.var_name(), "v");
+}
+
+#[test]
+fn reset_restores_the_previous_value_or_its_absence() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    let t1 = V.set(1);
+    let t2 = V.set(2);
+    V.reset(t2).unwrap();
+    assert_eq!(V.get(), Some(1));
+    V.reset(t1).unwrap();
+    assert_eq!(V.get(), None);
+    assert!(
+        !copy_context().contains(&V),
+        "reset to missing removes the var"
+    );
+}
+
+#[test]
+fn reset_with_another_vars_token_fails() {
+    static A: ContextVar<u32> = ContextVar::new("a");
+    static B: ContextVar<u32> = ContextVar::new("b");
+    let token = A.set(1);
+    let err = B.reset(token).unwrap_err();
+    assert_eq!(
+        err,
+        ContextError::WrongVar {
+            token_var: "a",
+            var: "b"
+        }
+    );
+    assert!(err.to_string().contains("different ContextVar"), "{err}");
+    assert_eq!(A.get(), Some(1), "nothing was reset");
+}
+
+#[test]
+fn reset_in_another_context_fails() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    let token = V.set(1);
+    let err = Context::new().run(|| V.reset(token)).unwrap_err();
+    assert_eq!(err, ContextError::WrongContext { var: "v" });
+    assert!(err.to_string().contains("different Context"), "{err}");
+    assert_eq!(V.get(), Some(1));
+}
+
+#[test]
+fn a_token_from_a_context_resets_inside_that_context_later() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    let ctx = Context::new();
+    let token = ctx.run(|| V.set(1));
+    ctx.run(|| V.reset(token)).unwrap();
+    assert_eq!(ctx.get(&V), None);
+}
+
+#[test]
+fn vars_are_identified_by_var_not_by_name() {
+    static A: ContextVar<u32> = ContextVar::new("same");
+    static B: ContextVar<u32> = ContextVar::new("same");
+    A.set(1);
+    assert_eq!(B.get(), None);
+    B.set(2);
+    assert_eq!((A.get(), B.get()), (Some(1), Some(2)));
+}
+
+#[test]
+fn a_var_that_is_not_static_works_too() {
+    let v = ContextVar::new("local");
+    v.set(String::from("x"));
+    let moved = v;
+    assert_eq!(moved.get().as_deref(), Some("x"));
+}
+
+#[test]
+fn set_scoped_resets_when_the_guard_drops() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    V.set(1);
+    {
+        let _scoped = V.set_scoped(2);
+        assert_eq!(V.get(), Some(2));
+    }
+    assert_eq!(V.get(), Some(1));
+}
+
+#[test]
+fn a_values_drop_may_use_context_vars() {
+    static V: ContextVar<Arc<Probe>> = ContextVar::new("v");
+    static SEEN: ContextVar<u32> = ContextVar::new("seen");
+    struct Probe;
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            // Runs while a value is replaced: must not hit a held borrow.
+            let _ = V.get();
+            SEEN.set(1);
+        }
+    }
+    let token = V.set(Arc::new(Probe));
+    V.reset(token).unwrap();
+    assert_eq!(SEEN.get(), Some(1));
+}
+
+// --- Context ----------------------------------------------------------------
+
+#[test]
+fn a_new_context_is_empty_and_run_returns_the_closures_value() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    V.set(1);
+    let ctx = Context::new();
+    assert!(ctx.is_empty());
+    assert_eq!(ctx.run(|| V.get()), None);
+    assert_eq!(ctx.run(|| 5), 5);
+}
+
+#[test]
+fn run_changes_stay_in_the_context_that_ran() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    let ctx = Context::new();
+    ctx.run(|| V.set(1));
+    assert_eq!(V.get(), None);
+    assert_eq!(ctx.get(&V), Some(1));
+    assert_eq!(ctx.run(|| V.get()), Some(1));
+}
+
+#[test]
+fn copy_context_is_a_snapshot_independent_both_ways() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    V.set(1);
+    let copy = copy_context();
+    V.set(2);
+    assert_eq!(copy.get(&V), Some(1), "later sets do not reach the copy");
+    copy.run(|| V.set(3));
+    assert_eq!(
+        V.get(),
+        Some(2),
+        "the copy's sets do not reach the original"
+    );
+    assert_eq!(copy.get(&V), Some(3));
+}
+
+#[test]
+fn context_copy_is_independent_and_a_clone_is_the_same_context() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    let ctx = Context::new();
+    let same = ctx.clone();
+    let other = ctx.copy();
+    ctx.run(|| V.set(1));
+    assert_eq!(same.get(&V), Some(1));
+    assert_eq!(other.get(&V), None);
+}
+
+#[test]
+fn context_get_ignores_the_vars_default() {
+    static V: ContextVar<u32> = ContextVar::with_default("v", 7);
+    assert_eq!(Context::new().get(&V), None);
+    assert!(!Context::new().contains(&V));
+}
+
+#[test]
+fn context_get_is_live_while_the_context_is_entered() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    let ctx = Context::new();
+    let seen = ctx.run(|| {
+        V.set(1);
+        let first = ctx.get(&V);
+        V.set(2);
+        (first, ctx.get(&V), ctx.len())
+    });
+    assert_eq!(seen, (Some(1), Some(2), 1));
+}
+
+#[test]
+fn nested_runs_of_different_contexts_each_see_their_own() {
+    static V: ContextVar<&str> = ContextVar::new("v");
+    let outer = Context::new();
+    let inner = Context::new();
+    outer.run(|| {
+        V.set("outer");
+        inner.run(|| {
+            assert_eq!(V.get(), None);
+            V.set("inner");
+        });
+        assert_eq!(V.get(), Some("outer"));
+    });
+    assert_eq!(outer.get(&V), Some("outer"));
+    assert_eq!(inner.get(&V), Some("inner"));
+}
+
+#[test]
+fn a_panic_inside_run_leaves_the_outer_context_intact() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    V.set(1);
+    let ctx = Context::new();
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        ctx.run(|| {
+            V.set(2);
+            panic!("inside run");
+        })
+    }));
+    assert!(caught.is_err());
+    assert_eq!(V.get(), Some(1));
+    assert_eq!(ctx.get(&V), Some(2), "what ran before the panic stays");
+    ctx.run(|| assert_eq!(V.get(), Some(2))); // and it can be entered again
+}
+
+#[test]
+fn entering_an_entered_context_panics() {
+    let ctx = Context::new();
+    let caught = catch_unwind(AssertUnwindSafe(|| ctx.run(|| ctx.run(|| ()))));
+    let payload = caught.unwrap_err();
+    let msg = payload.downcast_ref::<&str>().copied().unwrap_or_default();
+    assert!(msg.contains("already entered"), "{msg}");
+    ctx.run(|| ()); // the outer run left it usable
+}
+
+#[test]
+fn entering_through_a_clone_is_entering_the_same_context() {
+    let ctx = Context::new();
+    let clone = ctx.clone();
+    let caught = catch_unwind(AssertUnwindSafe(|| ctx.run(|| clone.run(|| ()))));
+    assert!(caught.is_err());
+}
+
+#[test]
+fn the_mapping_can_be_inspected() {
+    static A: ContextVar<u32> = ContextVar::new("a");
+    static B: ContextVar<String> = ContextVar::new("b");
+    let ctx = Context::new();
+    ctx.run(|| {
+        A.set(1);
+        B.set("x".into());
+    });
+    assert_eq!(ctx.len(), 2);
+    assert!(ctx.contains(&A) && ctx.contains(&B));
+    let mut names = ctx.var_names();
+    names.sort_unstable();
+    assert_eq!(names, ["a", "b"]);
+    assert!(format!("{ctx:?}").contains("\"a\""));
+}
+
+#[test]
+fn each_os_thread_has_its_own_context() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    V.set(1);
+    let threads: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::spawn(move || {
+                assert_eq!(V.get(), None, "a new thread starts empty");
+                V.set(i);
+                std::thread::yield_now();
+                V.get()
+            })
+        })
+        .collect();
+    for (i, t) in threads.into_iter().enumerate() {
+        assert_eq!(t.join().unwrap(), Some(i as u32));
+    }
+    assert_eq!(V.get(), Some(1));
+}
+
+#[test]
+fn a_context_can_move_to_another_thread() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    V.set(5);
+    let ctx = copy_context();
+    let seen = std::thread::spawn(move || ctx.run(|| V.get()))
+        .join()
+        .unwrap();
+    assert_eq!(seen, Some(5));
+}
+
+#[test]
+fn scope_runs_a_future_in_the_context_and_restores_after_each_poll() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    runner::run(async {
+        V.set(1);
+        let ctx = Context::new();
+        let task = ctx.clone().scope(async {
+            V.set(2);
+            tokio::task::yield_now().await;
+            V.get()
+        });
+        let (inner, outer) = tokio::join!(task, async {
+            tokio::task::yield_now().await;
+            V.get()
+        });
+        assert_eq!(inner, Some(2));
+        assert_eq!(outer, Some(1), "restored between the scope's polls");
+        assert_eq!(ctx.get(&V), Some(2));
+    })
+    .unwrap();
+}
+
+#[test]
+fn scope_restores_the_context_when_the_future_panics() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    V.set(1);
+    let ctx = Context::new();
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        runner::run(ctx.clone().scope(async {
+            V.set(2);
+            panic!("in scope");
+        }))
+    }));
+    assert!(caught.is_err());
+    assert_eq!(V.get(), Some(1));
+    ctx.run(|| assert_eq!(V.get(), Some(2)));
+}
+
+// --- tasks (asyncio's task context rules) ------------------------------------
+
+#[test]
+fn a_child_task_starts_with_a_copy_made_at_spawn_time() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    runner::run(async {
+        V.set(1);
+        let child = runner::spawn_local(async { V.get() });
+        V.set(2); // after the spawn: the child does not see it
+        assert_eq!(child.await.unwrap(), Some(1));
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_childs_changes_do_not_reach_its_parent() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    runner::run(async {
+        V.set(1);
+        runner::spawn(async { V.set(2) }).await.unwrap();
+        runner::spawn_local(async { V.set(3) }).await.unwrap();
+        assert_eq!(V.get(), Some(1));
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_hundred_interleaved_tasks_keep_their_own_values() {
+    static V: ContextVar<usize> = ContextVar::new("v");
+    runner::run(async {
+        let tasks: Vec<_> = (0..100)
+            .map(|i| {
+                V.set(i);
+                runner::spawn_local(async move {
+                    for round in 0..10 {
+                        assert_eq!(V.get(), Some(i), "before yield {round}");
+                        V.set(i); // re-set: a copy-on-write in a shared mapping
+                        tokio::task::yield_now().await;
+                    }
+                    V.get()
+                })
+            })
+            .collect();
+        for (i, t) in tasks.into_iter().enumerate() {
+            assert_eq!(t.await.unwrap(), Some(i));
+        }
+    })
+    .unwrap();
+}
+
+#[test]
+fn grandchildren_inherit_through_their_parent() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    runner::run(async {
+        V.set(1);
+        let seen = runner::spawn(async {
+            V.set(2);
+            runner::spawn(async { V.get() }).await.unwrap()
+        });
+        assert_eq!(seen.await.unwrap(), Some(2));
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_plain_await_shares_the_callers_context() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    async fn set_it() {
+        V.set(9);
+    }
+    runner::run(async {
+        set_it().await;
+        assert_eq!(V.get(), Some(9));
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_runners_context_persists_across_runs() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    let mut runner = Runner::new();
+    runner.run(async { V.set(1) }).unwrap();
+    assert_eq!(V.get(), None, "the caller's context is untouched");
+    assert_eq!(runner.run(async { V.get() }).unwrap(), Some(1));
+}
+
+#[test]
+fn a_runners_context_starts_as_a_copy_of_the_callers() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    V.set(1);
+    let mut runner = Runner::new();
+    assert_eq!(runner.run(async { V.get() }).unwrap(), Some(1));
+    runner.run(async { V.set(2) }).unwrap();
+    assert_eq!(V.get(), Some(1));
+}
+
+#[test]
+fn run_in_runs_in_the_given_context_itself() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    let ctx = Context::new();
+    let mut runner = Runner::new();
+    runner.run_in(async { V.set(5) }, &ctx).unwrap();
+    assert_eq!(ctx.get(&V), Some(5), "not a copy");
+    assert_eq!(runner.run(async { V.get() }).unwrap(), None);
+    assert_eq!(runner.run_in(async { V.get() }, &ctx).unwrap(), Some(5));
+}
+
+#[test]
+fn spawn_blocking_copies_in_and_nothing_leaks_back() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    runner::run(async {
+        V.set(1);
+        let seen = runner::spawn_blocking(|| {
+            let seen = V.get();
+            V.set(2);
+            seen
+        })
+        .await
+        .unwrap();
+        assert_eq!(seen, Some(1));
+        assert_eq!(V.get(), Some(1));
+    })
+    .unwrap();
+}
+
+#[test]
+fn spawn_blocking_threads_do_not_keep_a_finished_closures_values() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    runner::run(async {
+        runner::spawn_blocking(|| V.set(3)).await.unwrap();
+        // A second closure, maybe on the same pool thread, starts clean.
+        assert_eq!(runner::spawn_blocking(|| V.get()).await.unwrap(), None);
+    })
+    .unwrap();
+}
+
+#[test]
+fn spawn_on_a_multi_thread_runtime_sees_the_copy() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    let mut runner = Runner::builder()
+        .runtime(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+        })
+        .build();
+    runner
+        .run(async {
+            V.set(4);
+            let tasks: Vec<_> = (0..20)
+                .map(|i| {
+                    runner::spawn(async move {
+                        let before = V.get();
+                        V.set(100 + i);
+                        tokio::task::yield_now().await;
+                        (before, V.get())
+                    })
+                })
+                .collect();
+            for (i, t) in tasks.into_iter().enumerate() {
+                assert_eq!(t.await.unwrap(), (Some(4), Some(100 + i as u32)));
+            }
+            assert_eq!(V.get(), Some(4));
+        })
+        .unwrap();
+}
+
+#[test]
+fn raw_tokio_spawn_does_not_copy_the_context() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    runner::run(async {
+        V.set(1);
+        assert_eq!(tokio::spawn(async { V.get() }).await.unwrap(), None);
+    })
+    .unwrap();
+}
+
+#[test]
+fn the_task_builder_copies_the_context_too() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    runner::run(async {
+        V.set(8);
+        let b = runner::task::Builder::new().name("named");
+        assert_eq!(b.spawn(async { V.get() }).unwrap().await.unwrap(), Some(8));
+        assert_eq!(
+            b.spawn_local(async { V.get() }).unwrap().await.unwrap(),
+            Some(8)
+        );
+        assert_eq!(
+            b.spawn_blocking(|| V.get()).unwrap().await.unwrap(),
+            Some(8)
+        );
+    })
+    .unwrap();
+}
+
+#[test]
+fn copying_a_large_context_shares_its_values() {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    struct Counted;
+    impl Clone for Counted {
+        fn clone(&self) -> Self {
+            COUNT.fetch_add(1, Ordering::SeqCst);
+            Counted
+        }
+    }
+    static V: ContextVar<Counted> = ContextVar::new("v");
+    V.set(Counted);
+    for _ in 0..100 {
+        let _copy = copy_context();
+    }
+    assert_eq!(COUNT.load(Ordering::SeqCst), 0, "copies clone no value");
+}
