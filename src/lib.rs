@@ -25,6 +25,59 @@
 //! - an orderly [`Runner::close`]: leftover tasks cancelled, blocking pool
 //!   shut down with a timeout;
 //! - `#[runner::main]` and `#[runner::test]`, drop-in for Tokio's attributes.
+//!
+//! # The loop
+//!
+//! A runner's loop is a Tokio current-thread runtime plus a
+//! [`LocalSet`](tokio::task::LocalSet), built on first use. The main task
+//! (the future given to `run`) runs on the calling thread and need not be
+//! `Send` or `'static`. Any runtime can be supplied through
+//! [`Builder::runtime`]; with a multi-thread one, [`spawn`]ed tasks run on
+//! its workers while the main task and [`spawn_local`] tasks stay on the
+//! calling thread.
+//!
+//! # Coming from asyncio
+//!
+//! | asyncio | runner |
+//! |---|---|
+//! | `asyncio.run(main())` | [`runner::run(main())`](run) |
+//! | `asyncio.Runner()` | [`Runner::new()`](Runner::new), [`Runner::builder()`](Runner::builder) |
+//! | `Runner.run(coro)` | [`Runner::run`] |
+//! | `Runner.run(coro, context=ctx)` | [`Runner::run_in`] |
+//! | `Runner.get_loop()` | [`Runner::handle`] |
+//! | `Runner.close()`, `with Runner():` | [`Runner::close`], `Drop` |
+//! | `Runner(loop_factory=...)` | [`Builder::runtime`] |
+//! | `Runner(debug=True)`, `PYTHONASYNCIODEBUG=1` | [`Builder::debug`], `RUNNER_DEBUG=1` |
+//! | `loop.slow_callback_duration` | [`Builder::slow_poll_threshold`] |
+//! | `asyncio.create_task(coro)` | [`spawn_local`] (any future), [`spawn`] (`Send`) |
+//! | `asyncio.to_thread(f)` | [`spawn_blocking`] |
+//! | `contextvars.ContextVar("x", default=d)` | [`ContextVar::new`], [`ContextVar::with_default`] |
+//! | `var.get()`, `var.set(v)`, `var.reset(token)` | [`ContextVar::get`], [`ContextVar::set`], [`ContextVar::reset`] |
+//! | `with var.set(v):` (3.14) | [`ContextVar::set_scoped`] |
+//! | `contextvars.copy_context()`, `Context()` | [`copy_context`], [`Context::new`] |
+//! | `ctx.run(f)`, `ctx[var]` | [`Context::run`], [`Context::get`] |
+//! | `KeyboardInterrupt` from `run` | [`Error::Interrupted`] |
+//! | `RuntimeError: ... cannot be called from a running event loop` | [`Error::NestedRun`] |
+//! | "Task exception was never retrieved" | an ERROR event under the `runner` target |
+//!
+//! Cancellation is Rust's: a cancelled task is dropped at its await point,
+//! so cleanup goes in `Drop` (asyncio's `except CancelledError` / `finally`).
+//!
+//! # Coming from Tokio
+//!
+//! | Tokio | runner |
+//! |---|---|
+//! | `#[tokio::main]` | `#[runner::main]` (same arguments, plus runner's) |
+//! | `#[tokio::test]` | `#[runner::test]` (plus `timeout = "5s"`, fails on lost panics) |
+//! | `Runtime::block_on` + `LocalSet` | [`run`], [`Runner::run`] |
+//! | `tokio::spawn`, `spawn_local`, `spawn_blocking` | [`spawn`], [`spawn_local`], [`spawn_blocking`]: the same, plus context inheritance |
+//! | `tokio::task_local!` | [`ContextVar`]: inherited by spawned tasks, settable anywhere |
+//! | `tokio::signal::ctrl_c()` in `main` | built in: first press cancels the main task; [`interrupted`] to react |
+//! | `Runtime::shutdown_timeout` | [`Builder::shutdown_timeout`], applied by [`Runner::close`] |
+//!
+//! Raw `tokio::spawn` keeps working inside a runner but does not copy the
+//! context: its task sees whatever context is current on the thread that
+//! polls it. Use [`spawn`] where context should follow.
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
