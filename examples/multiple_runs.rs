@@ -15,15 +15,17 @@ static GREETING: ContextVar<&str> = ContextVar::with_default("greeting", "hi");
 fn main() -> Result<(), runner::Error> {
     let mut runner = Runner::new();
 
-    // Run 1: start a background ticker and set a context variable.
-    let ticker = runner.run(async {
+    // Run 1: start a background ticker and set a context variable. The main
+    // future may borrow from `main`: here it stores the ticker's handle.
+    let mut ticker = None;
+    runner.run(async {
         GREETING.set("hello again");
-        runner::spawn_local(async {
+        ticker = Some(runner::spawn_local(async {
             for tick in 1.. {
                 println!("tick {tick}");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-        })
+        }));
     })?;
     println!("between runs: the ticker is paused, the loop is idle");
 
@@ -31,7 +33,9 @@ fn main() -> Result<(), runner::Error> {
     runner.run(async {
         tokio::time::sleep(Duration::from_millis(350)).await;
         println!("{}", GREETING.get().unwrap_or_default());
-        ticker.abort();
+        if let Some(ticker) = &ticker {
+            ticker.abort();
+        }
     })?;
 
     // Close explicitly (dropping the runner would too): leftovers cancelled.

@@ -1,6 +1,9 @@
 //! `runner::run` and `Runner`: the loop's life (SPEC 2) and one loop per
 //! thread (SPEC 2.1).
 
+// Handing a task from one run to the next is what these tests check.
+#![allow(clippy::async_yields_async)]
+
 mod common;
 
 use std::cell::Cell;
