@@ -568,3 +568,12 @@ fn copying_a_large_context_shares_its_values() {
     }
     assert_eq!(COUNT.load(Ordering::SeqCst), 0, "copies clone no value");
 }
+
+#[test]
+fn contexts_vars_and_tokens_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Context>();
+    send_sync::<ContextVar<String>>();
+    send_sync::<runner::Token<String>>();
+    send_sync::<ContextError>();
+}

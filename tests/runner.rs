@@ -541,3 +541,13 @@ fn is_debug_follows_the_builder() {
     assert!(Runner::builder().debug(true).build().is_debug());
     assert!(!Runner::builder().debug(false).build().is_debug());
 }
+
+#[test]
+fn errors_and_handles_cross_threads() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    fn send<T: Send>() {}
+    send_sync::<Error>();
+    send::<runner::JoinHandle<u32>>();
+    let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(Error::Closed);
+    assert!(boxed.to_string().contains("closed"));
+}
