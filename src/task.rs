@@ -497,12 +497,16 @@ where
     let ctx = TaskContext::capture();
     let running = current_runner().map(BlockingWork::start);
     let task_meta = meta.clone();
+    // The closure runs on a pool thread; if its handle is already gone when
+    // it panics, the report is made there. Make it to the spawner's
+    // subscriber, where the run's other reports go (SPEC 5).
+    let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
     let inner = tokio::task::spawn_blocking(move || {
         let _running = running;
         ctx.run(|| match catch_unwind(AssertUnwindSafe(f)) {
             Ok(value) => value,
             Err(payload) => {
-                task_meta.panicked(&*payload);
+                tracing::dispatcher::with_default(&dispatch, || task_meta.panicked(&*payload));
                 resume_unwind(payload)
             }
         })
