@@ -79,10 +79,8 @@ fn slow_poll_in_named_local_task_gives_its_name() {
     let line = capture.during(|| {
         runner.run(async {
             let builder = runner::task::Builder::new().name("fetch");
-            let (task, line) = (
-                builder.spawn_local(async { std::thread::sleep(SLOW) }),
-                line!(),
-            );
+            let blocking = async { std::thread::sleep(SLOW) };
+            let (task, line) = (builder.spawn_local(blocking), line!());
             task.unwrap().await.unwrap();
             line
         })
