@@ -284,6 +284,9 @@ impl Runner {
                 "refused to run: the runner was closed at {closed}; \
                  create a new `Runner` to run more"
             ),
+            (Error::Closed, State::Closed(None)) => "refused to run: the runner is closed \
+                because its runtime factory failed on first use; create a new `Runner`"
+                .to_owned(),
             _ => format!("refused to run: {err}"),
         };
         debug::misuse(&what, location);

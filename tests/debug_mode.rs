@@ -437,3 +437,22 @@ fn run_on_a_closed_runner_is_explained_with_where_it_was_closed() {
     let closed_site = format!("closed at {}:{closed_at}:", file!());
     assert!(misuse[0].message.contains(&closed_site), "{misuse:#?}");
 }
+
+#[test]
+fn run_after_the_runtime_factory_failed_is_explained() {
+    let capture = Capture::new();
+    let mut runner = Runner::builder()
+        .debug(true)
+        .runtime(|| Err(std::io::Error::other("no reactor")))
+        .build();
+    let first = runner.run(async {});
+    assert!(matches!(first, Err(Error::Runtime(_))));
+    let refused = capture.during(|| runner.run(async {}));
+    assert!(matches!(refused, Err(Error::Closed)));
+    let misuse = capture.reports();
+    assert_eq!(misuse.len(), 1, "{misuse:#?}");
+    assert!(
+        misuse[0].message.contains("runtime factory failed"),
+        "{misuse:#?}"
+    );
+}
