@@ -161,9 +161,16 @@ impl Registry {
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Warns about every task still pending (it is about to be cancelled).
+    /// Warns about every task still pending (it is about to be cancelled),
+    /// except those whose abort was already asked for: tokio drops an
+    /// aborted task only when its scheduler next gets to it.
     pub(crate) fn report_leftovers(&self) {
-        let mut pending: Vec<Arc<TaskMeta>> = self.lock().values().cloned().collect();
+        let mut pending: Vec<Arc<TaskMeta>> = self
+            .lock()
+            .values()
+            .filter(|meta| !meta.abort_requested())
+            .cloned()
+            .collect();
         if pending.is_empty() {
             return;
         }

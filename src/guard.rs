@@ -1,7 +1,9 @@
 //! One running loop per thread.
 //!
-//! A thread-local flag is set while a runner drives its loop on this thread,
-//! through an RAII guard, so every exit path (return, `?`, panic) clears it.
+//! A thread-local slot holds where the loop was entered while a runner
+//! drives it on this thread (so a refused nested run can say what is
+//! running where), through an RAII guard, so every exit path (return, `?`,
+//! panic) clears it.
 //! Tokio's own runtimes are recognised through the public context queries
 //! (see SPEC 2.1): a thread with a current runtime handle counts as driving
 //! it, except the blocking pool's threads, where asyncio also allows a new
@@ -10,11 +12,13 @@
 
 use std::cell::Cell;
 use std::marker::PhantomData;
+use std::panic::Location;
 
 use crate::Error;
 
 thread_local! {
-    static RUNNING: Cell<bool> = const { Cell::new(false) };
+    /// The call (`run` or `close`) that entered the loop this thread runs.
+    static RUNNING: Cell<Option<&'static Location<'static>>> = const { Cell::new(None) };
 }
 
 /// Held while a runner drives its loop on this thread. `!Send`: it belongs
@@ -25,12 +29,13 @@ pub(crate) struct LoopGuard {
 }
 
 impl LoopGuard {
-    /// Marks this thread as running a loop, or says why it cannot.
-    pub(crate) fn enter() -> Result<LoopGuard, Error> {
-        if RUNNING.get() || drives_tokio() {
+    /// Marks this thread as running a loop entered by the call at `at`, or
+    /// says why it cannot.
+    pub(crate) fn enter(at: &'static Location<'static>) -> Result<LoopGuard, Error> {
+        if RUNNING.get().is_some() || drives_tokio() {
             return Err(Error::NestedRun);
         }
-        RUNNING.set(true);
+        RUNNING.set(Some(at));
         Ok(LoopGuard {
             _not_send: PhantomData,
         })
@@ -39,12 +44,13 @@ impl LoopGuard {
 
 impl Drop for LoopGuard {
     fn drop(&mut self) {
-        RUNNING.set(false);
+        RUNNING.set(None);
     }
 }
 
-/// Whether this thread is inside a runner's loop right now.
-pub(crate) fn in_runner_loop() -> bool {
+/// Where the runner loop this thread is inside right now was entered, if it
+/// is inside one.
+pub(crate) fn running_loop() -> Option<&'static Location<'static>> {
     RUNNING.get()
 }
 
@@ -68,26 +74,36 @@ mod tests {
 
     #[test]
     fn a_second_guard_on_one_thread_is_refused_and_released_after() {
-        let first = LoopGuard::enter().unwrap();
-        assert!(matches!(LoopGuard::enter(), Err(Error::NestedRun)));
+        let first = LoopGuard::enter(Location::caller()).unwrap();
+        assert!(matches!(
+            LoopGuard::enter(Location::caller()),
+            Err(Error::NestedRun)
+        ));
         drop(first);
-        assert!(LoopGuard::enter().is_ok());
+        assert!(LoopGuard::enter(Location::caller()).is_ok());
     }
 
     #[test]
     fn the_guard_is_released_by_a_panic() {
         let result = std::panic::catch_unwind(|| {
-            let _guard = LoopGuard::enter().unwrap();
+            let _guard = LoopGuard::enter(Location::caller()).unwrap();
             panic!("boom");
         });
         assert!(result.is_err());
-        assert!(!in_runner_loop());
+        assert!(running_loop().is_none());
+    }
+
+    #[test]
+    fn the_guard_remembers_where_the_loop_was_entered() {
+        let at = Location::caller();
+        let _guard = LoopGuard::enter(at).unwrap();
+        assert_eq!(running_loop(), Some(at));
     }
 
     #[test]
     fn other_threads_are_independent() {
-        let _guard = LoopGuard::enter().unwrap();
-        std::thread::spawn(|| assert!(LoopGuard::enter().is_ok()))
+        let _guard = LoopGuard::enter(Location::caller()).unwrap();
+        std::thread::spawn(|| assert!(LoopGuard::enter(Location::caller()).is_ok()))
             .join()
             .unwrap();
     }

@@ -114,8 +114,9 @@ enum State {
     Created,
     /// The loop exists.
     Initialized(Loop),
-    /// Closed for good.
-    Closed,
+    /// Closed for good: by the `close` call at this location, or (`None`)
+    /// because the runtime could not be built.
+    Closed(Option<&'static Location<'static>>),
 }
 
 /// What a runner builds on first use.
@@ -229,7 +230,7 @@ impl Runner {
         context: Option<Context>,
         location: &'static Location<'static>,
     ) -> Result<F::Output, Error> {
-        let _guard = LoopGuard::enter().inspect_err(|_| self.explain_nested(location))?;
+        let _guard = LoopGuard::enter(location).inspect_err(|_| self.explain_nested(location))?;
         let Config {
             debug: is_debug,
             signals,
@@ -239,7 +240,7 @@ impl Runner {
             Ok(lp) => lp,
             Err(err) => {
                 if is_debug {
-                    debug::misuse(&format!("refused to run: {err}"), location);
+                    self.explain_refusal(&err, location);
                 }
                 return Err(err);
             }
@@ -264,15 +265,31 @@ impl Runner {
         if !self.config.debug {
             return;
         }
-        let what = if guard::in_runner_loop() {
-            "refused to run: this thread is already running a runner loop; \
-             `.await` the future inside it instead"
-        } else {
-            "refused to run: this thread is driving a Tokio runtime (`#[tokio::main]`, \
-             a task, or a thread that entered a runtime handle); `.await` the future, \
-             or start the runner in `spawn_blocking` or on a plain thread"
+        let what = match guard::running_loop() {
+            Some(running) => format!(
+                "refused to run: this thread is already running a runner loop, entered by \
+                 the call at {running}; `.await` the future inside it instead"
+            ),
+            None => "refused to run: this thread is driving a Tokio runtime (`#[tokio::main]`, \
+                     a task, or a thread that entered a runtime handle); `.await` the future, \
+                     or start the runner in `spawn_blocking` or on a plain thread"
+                .to_owned(),
         };
-        debug::misuse(what, location);
+        debug::misuse(&what, location);
+    }
+
+    fn explain_refusal(&self, err: &Error, location: &Location<'_>) {
+        let what = match (err, &self.state) {
+            (Error::Closed, State::Closed(Some(closed))) => format!(
+                "refused to run: the runner was closed at {closed}; \
+                 create a new `Runner` to run more"
+            ),
+            (Error::Closed, State::Closed(None)) => "refused to run: the runner is closed \
+                because its runtime factory failed on first use; create a new `Runner`"
+                .to_owned(),
+            _ => format!("refused to run: {err}"),
+        };
+        debug::misuse(&what, location);
     }
 
     /// Builds the loop on first use: asyncio's `_lazy_init`.
@@ -291,14 +308,14 @@ impl Runner {
                 Err(err) => {
                     // The factory is spent: a runner whose loop could not be
                     // built cannot run anything.
-                    self.state = State::Closed;
+                    self.state = State::Closed(None);
                     return Err(Error::Runtime(err));
                 }
             }
         }
         match &mut self.state {
             State::Initialized(lp) => Ok(lp),
-            State::Closed => Err(Error::Closed),
+            State::Closed(_) => Err(Error::Closed),
             State::Created => unreachable!("initialised above"),
         }
     }
@@ -370,9 +387,14 @@ impl Runner {
     /// runner.close(); // no-op
     /// assert!(runner.run(async {}).is_err());
     /// ```
+    #[track_caller]
     pub fn close(&mut self) {
-        if let State::Initialized(lp) = mem::replace(&mut self.state, State::Closed) {
-            lp.close(self.config.shutdown_timeout);
+        if let State::Closed(_) = self.state {
+            return;
+        }
+        let at = Location::caller();
+        if let State::Initialized(lp) = mem::replace(&mut self.state, State::Closed(Some(at))) {
+            lp.close(at, self.config.shutdown_timeout);
         }
     }
 }
@@ -388,19 +410,21 @@ impl Loop {
     }
 
     /// Each step runs even if an earlier one panicked: what is left is
-    /// dropped while unwinding, in field order.
-    fn close(self, shutdown_timeout: Duration) {
+    /// dropped while unwinding, in field order. `at` is the `close` call.
+    fn close(self, at: &'static Location<'static>, shutdown_timeout: Duration) {
         let Loop {
             runtime,
             local,
             context,
             shared,
         } = self;
-        let Ok(_guard) = LoopGuard::enter() else {
+        let Ok(_guard) = LoopGuard::enter(at) else {
             tracing::warn!(
                 target: "runner",
-                "Runner closed from inside a running loop: its runtime is shut down in the \
-                 background without waiting for its tasks; close runners outside async code",
+                called_at = %at,
+                "Runner closed from inside a running loop (close called at {at}): its runtime \
+                 is shut down in the background without waiting for its tasks; close runners \
+                 outside async code",
             );
             drop(local);
             runtime.shutdown_background();
@@ -447,7 +471,7 @@ impl fmt::Debug for Runner {
         let state = match self.state {
             State::Created => "created",
             State::Initialized(_) => "initialized",
-            State::Closed => "closed",
+            State::Closed(_) => "closed",
         };
         f.debug_struct("Runner")
             .field("state", &state)

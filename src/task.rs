@@ -88,7 +88,7 @@ pub(crate) struct TaskMeta {
     pub(crate) name: Option<Box<str>>,
     /// Where the task was spawned.
     pub(crate) location: &'static Location<'static>,
-    /// `PANICKED`, `HANDLE_GONE` and `RETRIEVED` bits.
+    /// `PANICKED`, `HANDLE_GONE`, `RETRIEVED` and `ABORTED` bits.
     state: AtomicU8,
     /// The panic message, once the task panicked.
     panic: OnceLock<String>,
@@ -99,6 +99,9 @@ pub(crate) struct TaskMeta {
 const PANICKED: u8 = 1;
 const HANDLE_GONE: u8 = 2;
 const RETRIEVED: u8 = 4;
+/// `JoinHandle::abort` was called: the task is on its way out, so close does
+/// not report it as left pending even if tokio has not dropped it yet.
+const ABORTED: u8 = 8;
 
 impl TaskMeta {
     pub(crate) fn new(name: Option<&str>, location: &'static Location<'static>) -> Self {
@@ -114,6 +117,11 @@ impl TaskMeta {
     /// The task's name, or `"unnamed"`.
     pub(crate) fn name(&self) -> &str {
         self.name.as_deref().unwrap_or("unnamed")
+    }
+
+    /// Whether the task's `JoinHandle::abort` was called.
+    pub(crate) fn abort_requested(&self) -> bool {
+        self.state.load(Ordering::Acquire) & ABORTED != 0
     }
 
     /// The task panicked: report it now if its handle is already gone.
@@ -268,6 +276,7 @@ impl<T> JoinHandle<T> {
     /// # }
     /// ```
     pub fn abort(&self) {
+        self.meta.state.fetch_or(ABORTED, Ordering::AcqRel);
         self.inner.abort();
     }
 
@@ -497,12 +506,16 @@ where
     let ctx = TaskContext::capture();
     let running = current_runner().map(BlockingWork::start);
     let task_meta = meta.clone();
+    // The closure runs on a pool thread; if its handle is already gone when
+    // it panics, the report is made there. Make it to the spawner's
+    // subscriber, where the run's other reports go (SPEC 5).
+    let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
     let inner = tokio::task::spawn_blocking(move || {
         let _running = running;
         ctx.run(|| match catch_unwind(AssertUnwindSafe(f)) {
             Ok(value) => value,
             Err(payload) => {
-                task_meta.panicked(&*payload);
+                tracing::dispatcher::with_default(&dispatch, || task_meta.panicked(&*payload));
                 resume_unwind(payload)
             }
         })
