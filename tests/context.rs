@@ -3,8 +3,6 @@
 //!
 //! Each test runs on its own thread, so each starts with an empty context.
 
-mod common;
-
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -4,7 +4,7 @@
 // Handing a task from one run to the next is what these tests check.
 #![allow(clippy::async_yields_async)]
 
-mod common;
+mod support;
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Capture, DropFlag};
+use support::{Capture, DropFlag};
 use runner::{Error, Runner};
 use tracing::Level;
 
@@ -426,9 +426,9 @@ fn dropping_a_runner_closes_it() {
 
 #[test]
 fn blocking_work_outliving_the_shutdown_timeout_does_not_hold_close_and_warns() {
-    let capture = Capture::default();
+    let capture = Capture::new();
     let (release, wait) = std::sync::mpsc::channel::<()>();
-    let took = capture.run(|| {
+    let took = capture.during(|| {
         let mut runner = Runner::builder()
             .shutdown_timeout(Duration::from_millis(300))
             .build();
@@ -445,7 +445,11 @@ fn blocking_work_outliving_the_shutdown_timeout_does_not_hold_close_and_warns() 
     });
     release.send(()).unwrap();
     assert!(took < Duration::from_secs(5), "close took {took:?}");
-    let warnings = capture.runner_events(Level::WARN);
+    let warnings: Vec<_> = capture
+        .reports()
+        .into_iter()
+        .filter(|r| r.level <= Level::WARN)
+        .collect();
     assert!(
         warnings.iter().any(|e| e
             .message
@@ -456,8 +460,8 @@ fn blocking_work_outliving_the_shutdown_timeout_does_not_hold_close_and_warns() 
 
 #[test]
 fn blocking_work_that_finishes_in_time_is_not_reported() {
-    let capture = Capture::default();
-    capture.run(|| {
+    let capture = Capture::new();
+    capture.during(|| {
         let mut runner = Runner::builder()
             .shutdown_timeout(Duration::from_secs(30))
             .build();
@@ -468,7 +472,7 @@ fn blocking_work_that_finishes_in_time_is_not_reported() {
             .unwrap();
         runner.close();
     });
-    assert!(capture.runner_events(Level::WARN).is_empty());
+    assert!(capture.reports().iter().all(|r| r.level > Level::WARN));
 }
 
 #[test]

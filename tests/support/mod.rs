@@ -135,3 +135,19 @@ impl Visit for Fields {
         }
     }
 }
+
+/// Sets a flag when dropped: proves a future or task was dropped.
+pub struct DropFlag(pub Arc<std::sync::atomic::AtomicBool>);
+
+impl DropFlag {
+    pub fn new() -> (DropFlag, Arc<std::sync::atomic::AtomicBool>) {
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        (DropFlag(flag.clone()), flag)
+    }
+}
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
