@@ -171,8 +171,11 @@ impl Interrupts {
 
     /// Gives the signals back (the default disposition, unless someone
     /// installed a handler over ours) and returns whether a press arrived
-    /// during the run. Idempotent.
+    /// during the run. Idempotent: only the first call touches anything.
     fn uninstall(&mut self) -> bool {
+        if self.installed.iter().all(Option::is_none) {
+            return false;
+        }
         for sig in self.installed.iter_mut().filter_map(Option::take) {
             if disposition(sig) == handler as extern "C" fn(libc::c_int) as usize {
                 set_disposition(sig, libc::SIG_DFL);
