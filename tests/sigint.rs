@@ -122,6 +122,20 @@ const SCENARIOS: &[Scenario] = &[
         absent: &[],
     },
     Scenario {
+        name: "first_ctrl_c_cancels_the_main_task_on_a_multi_thread_runtime",
+        child: child::multi_thread_runtime,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(0),
+        order: &[&[
+            "ready",
+            "main task dropped",
+            INTERRUPTED,
+            "leftover task dropped",
+            "closed",
+        ]],
+        absent: &[],
+    },
+    Scenario {
         name: "ctrl_c_during_the_main_task_last_poll_is_not_lost",
         child: child::press_in_last_poll,
         script: &[Wait("ready"), Pause, Signal(SIGINT)],
@@ -302,6 +316,21 @@ const SCENARIOS: &[Scenario] = &[
             ],
         ],
         absent: &[],
+    },
+    Scenario {
+        name: "second_ctrl_c_during_the_grace_kills",
+        child: child::grace_ignored,
+        script: &[
+            Wait("ready"),
+            Pause,
+            Signal(SIGINT),
+            Wait("interrupted seen"),
+            Pause,
+            Signal(SIGINT),
+        ],
+        exit: Exit::Signal(SIGINT),
+        order: &[&["ready", "interrupted seen"]],
+        absent: &["main task dropped", "run returned"],
     },
     Scenario {
         name: "a_tokio_ctrl_c_listener_inside_the_run_still_fires",
@@ -727,6 +756,29 @@ mod child {
         }));
     }
 
+    pub(super) fn multi_thread_runtime() {
+        let mut runner = runner::Runner::builder()
+            .runtime(|| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+            })
+            .build();
+        report(runner.run(async {
+            let _guard = Noisy("main task dropped");
+            let guard = Noisy("leftover task dropped");
+            runner::spawn(async move {
+                let _guard = guard;
+                pending::<()>().await
+            });
+            say("ready");
+            Parked.await
+        }));
+        runner.close();
+        say("closed");
+    }
+
     pub(super) fn press_in_last_poll() {
         report(runner::run(async {
             say("ready");
@@ -908,6 +960,21 @@ mod child {
                     said = true;
                 }
             }
+        }));
+    }
+
+    pub(super) fn grace_ignored() {
+        let mut runner = runner::Runner::builder()
+            .interrupt_grace(Duration::from_secs(5))
+            .build();
+        report(runner.run(async {
+            let _guard = Noisy("main task dropped");
+            runner::spawn_local(async {
+                runner::interrupted().await;
+                say("interrupted seen");
+            });
+            say("ready");
+            pending::<()>().await
         }));
     }
 
