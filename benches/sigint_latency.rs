@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 /// Tells the re-executed binary to be the child, and how many runs to do.
 const CHILD_VAR: &str = "RUNNER_SIGINT_LATENCY_CHILD";
-const SAMPLES: usize = 500;
+const SAMPLES: usize = 2000;
 /// The whole bench is abandoned (child killed) after this long.
 const DEADLINE: Duration = Duration::from_secs(60);
 const TARGET_P99: Duration = Duration::from_millis(5);
