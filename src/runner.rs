@@ -251,10 +251,10 @@ impl Runner {
         let meta = TaskMeta::new(Some("main"), location);
         let slow_poll = lp.shared.debug.as_ref().map(|d| d.slow_poll);
         let main = context.scope(debug::Timed::new(future, &meta, slow_poll));
-        let interrupts = Interrupts::install(signals);
+        let mut interrupts = Interrupts::install(signals);
         lp.local.block_on(&lp.runtime, async move {
             let main = pin!(main);
-            match &interrupts {
+            match &mut interrupts {
                 Some(interrupts) => interrupts.guard(main).await,
                 None => Ok(main.await),
             }

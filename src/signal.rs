@@ -140,30 +140,54 @@ impl Interrupts {
     }
 
     /// Runs the main task until it completes or a handled signal cancels it
-    /// (after the grace period, if any).
-    pub(crate) async fn guard<F: Future>(&self, mut main: Pin<&mut F>) -> Result<F::Output, Error> {
-        tokio::select! {
+    /// (after the grace period, if any), then gives the signals back.
+    ///
+    /// A press that lands while the main task is in its last poll, or in the
+    /// instant before the signals are given back, is not lost: without a
+    /// grace period `run` reports it as `Interrupted` (asyncio turns it into
+    /// `KeyboardInterrupt` the same way), and from the moment the default
+    /// disposition is back a press acts as the default does.
+    pub(crate) async fn guard<F: Future>(
+        &mut self,
+        mut main: Pin<&mut F>,
+    ) -> Result<F::Output, Error> {
+        let result = tokio::select! {
             biased;
-            output = main.as_mut() => return Ok(output),
-            () = pressed() => {}
+            output = main.as_mut() => Ok(output),
+            () = pressed() => Err(Error::Interrupted),
+        };
+        let result = match result {
+            Err(_) if !self.grace.is_zero() => tokio::time::timeout(self.grace, main)
+                .await
+                .map_err(|_| Error::Interrupted),
+            result => result,
+        };
+        let pressed = self.uninstall();
+        match result {
+            Ok(_) if pressed && self.grace.is_zero() => Err(Error::Interrupted),
+            result => result,
         }
-        if !self.grace.is_zero() {
-            if let Ok(output) = tokio::time::timeout(self.grace, main).await {
-                return Ok(output);
+    }
+
+    /// Gives the signals back (the default disposition, unless someone
+    /// installed a handler over ours) and returns whether a press arrived
+    /// during the run. Idempotent: only the first call touches anything.
+    fn uninstall(&mut self) -> bool {
+        if self.installed.iter().all(Option::is_none) {
+            return false;
+        }
+        for sig in self.installed.iter_mut().filter_map(Option::take) {
+            if disposition(sig) == handler as extern "C" fn(libc::c_int) as usize {
+                set_disposition(sig, libc::SIG_DFL);
             }
         }
-        Err(Error::Interrupted)
+        STATE.swap(IDLE, Ordering::AcqRel) == INTERRUPTED
     }
 }
 
 impl Drop for Interrupts {
     fn drop(&mut self) {
-        for sig in self.installed.iter().flatten() {
-            if disposition(*sig) == handler as extern "C" fn(libc::c_int) as usize {
-                set_disposition(*sig, libc::SIG_DFL);
-            }
-        }
-        STATE.store(IDLE, Ordering::Release);
+        self.uninstall();
     }
 }
 
@@ -191,11 +215,13 @@ extern "C" fn handler(sig: libc::c_int) {
         }
         Err(INTERRUPTED) => die_of(sig),
         Err(_) => {
-            // Idle: reached either because our handler is still the
-            // installed one (a press in the instant the run ends: act as the
-            // default would), or through another handler's chain (its owner
-            // handles the signal: do nothing).
-            if disposition(sig) == handler as extern "C" fn(libc::c_int) as usize {
+            // Idle: reached either because our handler was the installed one
+            // when the signal arrived (a press in the instant the run ends,
+            // racing `uninstall`: act as the default would), or through
+            // another handler's chain (its owner handles the signal: do
+            // nothing).
+            let now = disposition(sig);
+            if now == handler as extern "C" fn(libc::c_int) as usize || now == libc::SIG_DFL {
                 die_of(sig);
             }
         }

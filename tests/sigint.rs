@@ -1,0 +1,1033 @@
+//! Ctrl-C (SIGINT) and SIGTERM with real signals (SPEC.md section 4).
+//!
+//! Signal handling belongs to a process's main thread, so every scenario runs
+//! in a child process: this binary re-executes itself with
+//! `RUNNER_SIGINT_SCENARIO` naming the scenario, the child runs it on its main
+//! thread and prints markers on stdout, and the parent follows the
+//! scenario's script (wait for a marker, pause, send a signal), then checks
+//! the markers' order and how the child ended. Each scenario runs `REPS`
+//! times, the signal sent at a different point each time (the pause after a
+//! marker grows with the repetition), every child under a hard deadline.
+//!
+//! `cargo test --test sigint [FILTER]` runs the scenarios whose name
+//! contains `FILTER`; `-- --list` lists them.
+
+use std::fmt::Debug;
+use std::future::{Future, pending};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::pin::{Pin, pin};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+
+#[path = "../examples/ctrl_c.rs"]
+mod ctrl_c_example;
+
+/// Names the scenario a child runs.
+const SCENARIO_VAR: &str = "RUNNER_SIGINT_SCENARIO";
+/// Repetitions of every scenario.
+const REPS: usize = 20;
+/// A child still alive this long after it started has hung: killed, failed.
+const DEADLINE: Duration = Duration::from_secs(10);
+/// Children running at once.
+const PARALLEL: usize = 4;
+
+const SIGINT: libc::c_int = libc::SIGINT;
+const SIGTERM: libc::c_int = libc::SIGTERM;
+
+/// One behaviour, shown by a child process.
+struct Scenario {
+    /// States the rule; also the value of `SCENARIO_VAR`.
+    name: &'static str,
+    /// What the child runs on its main thread.
+    child: fn(),
+    /// What the parent does, in order.
+    script: &'static [Step],
+    /// How the child must end.
+    exit: Exit,
+    /// Each chain's markers must appear in this order (a line matches a
+    /// marker when it starts with it).
+    order: &'static [&'static [&'static str]],
+    /// Markers that must not appear.
+    absent: &'static [&'static str],
+}
+
+/// A step of the parent's script.
+#[derive(Debug)]
+enum Step {
+    /// Wait until the child prints this marker.
+    Wait(&'static str),
+    /// Pause for a time that depends on the repetition (0 to 4.75 ms), so
+    /// that the signal lands at varied points.
+    Pause,
+    /// Send this signal to the child.
+    Signal(libc::c_int),
+    /// Write this line to the child's stdin.
+    Send(&'static str),
+}
+
+/// How a child must end.
+#[derive(Debug, Clone, Copy)]
+enum Exit {
+    /// Exited with this status.
+    Code(i32),
+    /// Died of this signal.
+    Signal(libc::c_int),
+}
+
+use Step::{Pause, Send, Signal, Wait};
+
+const INTERRUPTED: &str = "run returned Err(Interrupted)";
+/// SIGINT was given back: the run left no handler behind.
+const SIGINT_DEFAULT: &str = "SIGINT disposition: default";
+
+const SCENARIOS: &[Scenario] = &[
+    Scenario {
+        name: "first_ctrl_c_cancels_a_main_task_parked_on_an_await",
+        child: child::parked_main_task,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(0),
+        order: &[
+            &[
+                "ready",
+                "awaited future dropped",
+                "leftover task dropped",
+                INTERRUPTED,
+            ],
+            &[
+                "ready",
+                "main task dropped",
+                "leftover task dropped",
+                INTERRUPTED,
+            ],
+        ],
+        absent: &["main task finished"],
+    },
+    Scenario {
+        name: "first_ctrl_c_cancels_a_main_task_that_only_yields",
+        child: child::yielding_main_task,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(0),
+        order: &[&[
+            "ready",
+            "main task dropped",
+            "leftover task dropped",
+            INTERRUPTED,
+        ]],
+        absent: &[],
+    },
+    Scenario {
+        name: "first_ctrl_c_cancels_the_main_task_on_a_multi_thread_runtime",
+        child: child::multi_thread_runtime,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(0),
+        order: &[&[
+            "ready",
+            "main task dropped",
+            INTERRUPTED,
+            "leftover task dropped",
+            "closed",
+        ]],
+        absent: &[],
+    },
+    Scenario {
+        name: "ctrl_c_during_the_main_task_last_poll_is_not_lost",
+        child: child::press_in_last_poll,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(0),
+        order: &[&["ready", "press seen in the last poll", INTERRUPTED]],
+        absent: &["run returned Ok"],
+    },
+    Scenario {
+        name: "second_ctrl_c_kills_a_stuck_loop",
+        child: child::stuck_main_task,
+        script: &[
+            Wait("ready"),
+            Pause,
+            Signal(SIGINT),
+            Wait("first press seen"),
+            Pause,
+            Signal(SIGINT),
+        ],
+        exit: Exit::Signal(SIGINT),
+        order: &[&["ready", "first press seen"]],
+        absent: &["main task dropped", "run returned"],
+    },
+    Scenario {
+        name: "second_ctrl_c_kills_while_close_waits_for_blocking_work",
+        child: child::close_waits_for_blocking_work,
+        script: &[
+            Wait("ready"),
+            Pause,
+            Signal(SIGINT),
+            Wait("main task dropped"),
+            Pause,
+            Signal(SIGINT),
+        ],
+        exit: Exit::Signal(SIGINT),
+        order: &[&["blocking work started", "ready", "main task dropped"]],
+        absent: &["run returned"],
+    },
+    Scenario {
+        name: "ctrl_c_after_run_returned_kills",
+        child: child::after_run,
+        script: &[
+            Wait("run returned Ok(1)"),
+            Wait(SIGINT_DEFAULT),
+            Pause,
+            Signal(SIGINT),
+        ],
+        exit: Exit::Signal(SIGINT),
+        order: &[],
+        absent: &["survived"],
+    },
+    Scenario {
+        name: "ctrl_c_between_two_runs_of_one_runner_kills",
+        child: child::between_runs,
+        script: &[
+            Wait("between runs"),
+            Wait(SIGINT_DEFAULT),
+            Pause,
+            Signal(SIGINT),
+        ],
+        exit: Exit::Signal(SIGINT),
+        order: &[],
+        absent: &["survived"],
+    },
+    Scenario {
+        name: "ctrl_c_after_an_interrupted_run_kills_between_runs",
+        child: child::between_runs_after_interrupt,
+        script: &[
+            Wait("ready"),
+            Pause,
+            Signal(SIGINT),
+            Wait("between runs"),
+            Wait(SIGINT_DEFAULT),
+            Pause,
+            Signal(SIGINT),
+        ],
+        exit: Exit::Signal(SIGINT),
+        order: &[&["ready", INTERRUPTED, "between runs"]],
+        absent: &["survived"],
+    },
+    Scenario {
+        name: "a_runner_stays_usable_after_ctrl_c_and_counts_presses_afresh",
+        child: child::runner_reused_after_interrupt,
+        script: &[
+            Wait("ready 1"),
+            Pause,
+            Signal(SIGINT),
+            Wait("ready 2"),
+            Pause,
+            Signal(SIGINT),
+        ],
+        exit: Exit::Code(0),
+        order: &[&[
+            "ready 1",
+            INTERRUPTED,
+            "ready 2",
+            INTERRUPTED,
+            "leftover task dropped",
+            "closed",
+        ]],
+        absent: &[],
+    },
+    Scenario {
+        name: "a_runner_on_another_thread_leaves_ctrl_c_alone",
+        child: child::runner_on_another_thread,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Signal(SIGINT),
+        order: &[],
+        absent: &["run returned"],
+    },
+    Scenario {
+        name: "handle_sigint_false_leaves_ctrl_c_alone",
+        child: child::sigint_not_handled,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Signal(SIGINT),
+        order: &[],
+        absent: &["run returned"],
+    },
+    Scenario {
+        name: "interrupted_never_completes_when_sigint_is_not_handled",
+        child: child::interrupted_without_ownership,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(0),
+        order: &[&[
+            "ready",
+            "listener fired",
+            "interrupted still pending",
+            "run returned Ok(())",
+        ]],
+        absent: &["interrupted completed"],
+    },
+    Scenario {
+        name: "an_ignored_sigint_stays_ignored",
+        child: child::ignored_sigint,
+        script: &[
+            Wait("ready"),
+            Pause,
+            Signal(SIGINT),
+            Send("go"),
+            Wait("run returned"),
+            Pause,
+            Signal(SIGINT),
+            Send("go"),
+        ],
+        exit: Exit::Code(0),
+        order: &[&[
+            "ready",
+            "run returned Ok(\"finished\")",
+            "SIGINT disposition: ignored",
+            "still alive",
+        ]],
+        absent: &[],
+    },
+    Scenario {
+        name: "interrupt_grace_lets_the_main_task_return_its_own_value",
+        child: child::grace_returns_value,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(0),
+        order: &[&["ready", "interrupted seen", "run returned Ok(42)"]],
+        absent: &[],
+    },
+    Scenario {
+        name: "interrupt_grace_expiry_cancels_after_the_grace_not_before",
+        child: child::grace_expires,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(0),
+        order: &[
+            &[
+                "ready",
+                "interrupted seen",
+                "most of the grace has passed",
+                "main task dropped",
+                INTERRUPTED,
+            ],
+            &[
+                "ready",
+                "main task still running after the press",
+                "main task dropped",
+            ],
+        ],
+        absent: &[],
+    },
+    Scenario {
+        name: "second_ctrl_c_during_the_grace_kills",
+        child: child::grace_ignored,
+        script: &[
+            Wait("ready"),
+            Pause,
+            Signal(SIGINT),
+            Wait("interrupted seen"),
+            Pause,
+            Signal(SIGINT),
+        ],
+        exit: Exit::Signal(SIGINT),
+        order: &[&["ready", "interrupted seen"]],
+        absent: &["main task dropped", "run returned"],
+    },
+    Scenario {
+        name: "a_tokio_ctrl_c_listener_inside_the_run_still_fires",
+        child: child::tokio_listener,
+        script: &[
+            Wait("ready"),
+            Pause,
+            Signal(SIGINT),
+            Wait("listening again"),
+            Pause,
+            Signal(SIGINT),
+        ],
+        exit: Exit::Code(0),
+        order: &[
+            &[
+                "ready",
+                "main task dropped",
+                INTERRUPTED,
+                "listening again",
+                "second press heard by the listener",
+                "run returned Ok(())",
+            ],
+            &["ready", "listener fired", "listening again"],
+        ],
+        absent: &[],
+    },
+    Scenario {
+        name: "a_tokio_ctrl_c_listener_in_the_main_task_fires_within_the_grace",
+        child: child::tokio_listener_with_grace,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(0),
+        order: &[&["ready", "run returned Ok(\"heard\")"]],
+        absent: &[],
+    },
+    Scenario {
+        name: "handle_sigterm_makes_sigterm_cancel_like_ctrl_c",
+        child: child::sigterm_handled,
+        script: &[Wait("ready"), Pause, Signal(SIGTERM)],
+        exit: Exit::Code(0),
+        order: &[&["ready", "main task dropped", INTERRUPTED]],
+        absent: &[],
+    },
+    Scenario {
+        name: "sigterm_kills_when_not_handled",
+        child: child::sigterm_not_handled,
+        script: &[Wait("ready"), Pause, Signal(SIGTERM)],
+        exit: Exit::Signal(SIGTERM),
+        order: &[],
+        absent: &["run returned"],
+    },
+    Scenario {
+        name: "the_ctrl_c_example_cleans_up_and_exits_130",
+        child: ctrl_c_example::main,
+        script: &[Wait("tick 1"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(130),
+        order: &[&["tick 1", "cleanup: ", "goodbye"]],
+        absent: &["done"],
+    },
+];
+
+fn main() {
+    if let Ok(name) = std::env::var(SCENARIO_VAR) {
+        child::start(&name);
+        return;
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--list") {
+        for s in SCENARIOS {
+            println!("{}: test", s.name);
+        }
+        return;
+    }
+    let filters: Vec<&str> = args
+        .iter()
+        .filter(|a| !a.starts_with('-'))
+        .map(String::as_str)
+        .collect();
+    let chosen: Vec<&Scenario> = SCENARIOS
+        .iter()
+        .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f)))
+        .collect();
+    std::process::exit(parent::run_all(&chosen));
+}
+
+/// The parent: runs the children and judges them.
+mod parent {
+    use super::*;
+
+    /// Runs every scenario `REPS` times; returns the exit status.
+    pub(super) fn run_all(scenarios: &[&Scenario]) -> i32 {
+        let started = Instant::now();
+        println!(
+            "running {} sigint scenarios, {REPS} repetitions each, {PARALLEL} children at a time",
+            scenarios.len()
+        );
+        let jobs: Vec<(usize, usize)> = (0..REPS)
+            .flat_map(|rep| (0..scenarios.len()).map(move |s| (s, rep)))
+            .collect();
+        let next = AtomicUsize::new(0);
+        let (tx, rx) = mpsc::channel();
+        std::thread::scope(|scope| {
+            for _ in 0..PARALLEL {
+                let tx = tx.clone();
+                let (jobs, next) = (&jobs, &next);
+                scope.spawn(move || {
+                    while let Some(&(s, rep)) = jobs.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let outcome = run_once(scenarios[s], rep);
+                        if tx.send((s, rep, outcome)).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        drop(tx);
+        let mut passed = vec![0usize; scenarios.len()];
+        let mut failures = Vec::new();
+        for (s, rep, outcome) in rx {
+            match outcome {
+                Ok(()) => passed[s] += 1,
+                Err(why) => {
+                    failures.push(format!("{} (repetition {rep}): {why}", scenarios[s].name))
+                }
+            }
+        }
+        for (s, scenario) in scenarios.iter().enumerate() {
+            let verdict = if passed[s] == REPS { "ok" } else { "FAILED" };
+            println!(
+                "test {} ... {verdict} ({}/{REPS} repetitions passed)",
+                scenario.name, passed[s]
+            );
+        }
+        for failure in &failures {
+            println!("\n---- {failure}");
+        }
+        let failed = scenarios
+            .iter()
+            .enumerate()
+            .filter(|(s, _)| passed[*s] != REPS)
+            .count();
+        println!(
+            "\ntest result: {}. {} passed; {failed} failed; {} child processes in {:.1}s",
+            if failed == 0 { "ok" } else { "FAILED" },
+            scenarios.len() - failed,
+            jobs.len(),
+            started.elapsed().as_secs_f64(),
+        );
+        i32::from(failed != 0)
+    }
+
+    /// One repetition of one scenario.
+    fn run_once(scenario: &Scenario, rep: usize) -> Result<(), String> {
+        let started = Instant::now();
+        let deadline = started + DEADLINE;
+        let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+        let mut child = Command::new(exe)
+            .env(SCENARIO_VAR, scenario.name)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawn: {e}"))?;
+        let mut stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut stderr = child.stderr.take().expect("stderr is piped");
+        let (line_tx, lines_rx) = mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if line_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let err_reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+
+        let mut lines = Vec::new();
+        let mut failure = None;
+        for step in scenario.script {
+            let done = match step {
+                Step::Wait(marker) => wait_for(&lines_rx, &mut lines, marker, deadline),
+                Step::Pause => {
+                    std::thread::sleep(Duration::from_micros(250 * rep as u64));
+                    Ok(())
+                }
+                Step::Signal(sig) => {
+                    // SAFETY: kill(2) has no memory-safety preconditions; the
+                    // pid is our own child, not yet reaped, so it cannot have
+                    // been reused.
+                    let rc = unsafe { libc::kill(child.id() as libc::pid_t, *sig) };
+                    if rc == 0 {
+                        Ok(())
+                    } else {
+                        Err(format!("kill: {}", std::io::Error::last_os_error()))
+                    }
+                }
+                Step::Send(line) => match stdin.as_mut().map(|s| writeln!(s, "{line}")) {
+                    Some(Ok(())) => Ok(()),
+                    _ => Err(format!("could not write {line:?} to the child")),
+                },
+            };
+            if let Err(why) = done {
+                failure = Some(format!("step {step:?}: {why}"));
+                break;
+            }
+        }
+
+        let status = if failure.is_some() {
+            let _ = child.kill();
+            child.wait().ok()
+        } else {
+            wait_with_deadline(&mut child, deadline)
+        };
+        drop(stdin);
+        let _ = reader.join();
+        lines.extend(lines_rx.try_iter());
+        let stderr = err_reader.join().unwrap_or_default();
+
+        let verdict = match (failure, status) {
+            (Some(why), _) => Err(why),
+            (None, None) => Err(format!("no exit within {DEADLINE:?}: killed")),
+            (None, Some(status)) => judge(scenario, status, &lines),
+        };
+        verdict.map_err(|why| {
+            format!(
+                "{why}\n     stdout: {lines:?}\n     stderr: {:?}\n     after {:?}",
+                stderr.trim(),
+                started.elapsed()
+            )
+        })
+    }
+
+    /// Reads the child's lines until `marker` (or the deadline, or EOF).
+    fn wait_for(
+        rx: &mpsc::Receiver<String>,
+        lines: &mut Vec<String>,
+        marker: &str,
+        deadline: Instant,
+    ) -> Result<(), String> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line.starts_with(marker);
+                    lines.push(line);
+                    if found {
+                        return Ok(());
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(format!("no {marker:?} within {DEADLINE:?}"));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(format!("stdout closed before {marker:?}"));
+                }
+            }
+        }
+    }
+
+    /// Waits for the child's exit; kills it (and returns `None`) at the
+    /// deadline.
+    fn wait_with_deadline(
+        child: &mut std::process::Child,
+        deadline: Instant,
+    ) -> Option<ExitStatus> {
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return Some(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Checks the exit and the markers.
+    fn judge(scenario: &Scenario, status: ExitStatus, lines: &[String]) -> Result<(), String> {
+        let ended_right = match scenario.exit {
+            Exit::Code(code) => status.code() == Some(code),
+            Exit::Signal(sig) => status.signal() == Some(sig),
+        };
+        if !ended_right {
+            return Err(format!("expected {:?}, got {status}", scenario.exit));
+        }
+        for chain in scenario.order {
+            let mut rest = lines.iter();
+            for marker in *chain {
+                if !rest.any(|line| line.starts_with(marker)) {
+                    return Err(format!("markers out of order or missing: {chain:?}"));
+                }
+            }
+        }
+        for marker in scenario.absent {
+            if lines.iter().any(|line| line.starts_with(marker)) {
+                return Err(format!("unexpected {marker:?}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The children: each function runs one scenario on the main thread.
+mod child {
+    use super::*;
+
+    /// Runs the scenario `name` with the default dispositions for the
+    /// signals under test, whatever the parent inherited (a test started in
+    /// the background by a non-interactive shell gets SIGINT ignored).
+    pub(super) fn start(name: &str) {
+        for sig in [SIGINT, SIGTERM] {
+            // SAFETY: setting a standard signal to its default action, before
+            // any other thread of this process exists.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+        match SCENARIOS.iter().find(|s| s.name == name) {
+            Some(scenario) => (scenario.child)(),
+            None => panic!("unknown scenario {name:?}"),
+        }
+    }
+
+    /// Prints a marker.
+    fn say(marker: &str) {
+        println!("{marker}");
+    }
+
+    fn report<T: Debug>(result: Result<T, runner::Error>) {
+        say(&format!("run returned {result:?}"));
+    }
+
+    /// Prints SIGINT's current disposition.
+    fn say_sigint_disposition() {
+        let mut old = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
+        // SAFETY: a null new action only queries; `old` is valid for writes.
+        let rc = unsafe { libc::sigaction(SIGINT, std::ptr::null(), old.as_mut_ptr()) };
+        assert_eq!(rc, 0, "sigaction query");
+        // SAFETY: zero-initialised, then filled in by sigaction.
+        let action = unsafe { old.assume_init() }.sa_sigaction;
+        say(match action {
+            libc::SIG_DFL => SIGINT_DEFAULT,
+            libc::SIG_IGN => "SIGINT disposition: ignored",
+            _ => "SIGINT disposition: a handler",
+        });
+    }
+
+    /// Prints its marker when dropped.
+    struct Noisy(&'static str);
+
+    impl Drop for Noisy {
+        fn drop(&mut self) {
+            say(self.0);
+        }
+    }
+
+    /// A future that never completes and says when it is dropped.
+    struct Parked;
+
+    impl Future for Parked {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            Poll::Pending
+        }
+    }
+
+    impl Drop for Parked {
+        fn drop(&mut self) {
+            say("awaited future dropped");
+        }
+    }
+
+    /// A task left pending when the main task ends, whose drop is seen.
+    /// The guard is made here, not in the task, so it exists even if the
+    /// task is never polled.
+    fn spawn_leftover() {
+        let guard = Noisy("leftover task dropped");
+        runner::spawn_local(async move {
+            let _guard = guard;
+            pending::<()>().await
+        });
+    }
+
+    /// Registers a `tokio::signal::ctrl_c()` listener now (it registers on
+    /// its first poll), so that a press from now on reaches it.
+    fn ctrl_c_listener() -> Pin<Box<impl Future<Output = std::io::Result<()>>>> {
+        let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+        assert!(ctrl_c.as_mut().now_or_never().is_none(), "no press yet");
+        ctrl_c
+    }
+
+    /// Busy-waits (no `.await`) until a press was handled.
+    fn spin_until_interrupted() {
+        while runner::interrupted().now_or_never().is_none() {
+            std::hint::spin_loop();
+        }
+    }
+
+    pub(super) fn parked_main_task() {
+        report(runner::run(async {
+            let _guard = Noisy("main task dropped");
+            spawn_leftover();
+            say("ready");
+            Parked.await;
+            say("main task finished");
+        }));
+    }
+
+    pub(super) fn yielding_main_task() {
+        report(runner::run(async {
+            let _guard = Noisy("main task dropped");
+            spawn_leftover();
+            say("ready");
+            loop {
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+
+    pub(super) fn multi_thread_runtime() {
+        let mut runner = runner::Runner::builder()
+            .runtime(|| {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+            })
+            .build();
+        report(runner.run(async {
+            let _guard = Noisy("main task dropped");
+            let guard = Noisy("leftover task dropped");
+            runner::spawn(async move {
+                let _guard = guard;
+                pending::<()>().await
+            });
+            say("ready");
+            Parked.await
+        }));
+        runner.close();
+        say("closed");
+    }
+
+    pub(super) fn press_in_last_poll() {
+        report(runner::run(async {
+            say("ready");
+            spin_until_interrupted();
+            say("press seen in the last poll");
+            7
+        }));
+    }
+
+    pub(super) fn stuck_main_task() {
+        report(runner::run(async {
+            let _guard = Noisy("main task dropped");
+            say("ready");
+            spin_until_interrupted();
+            say("first press seen");
+            loop {
+                std::hint::spin_loop();
+            }
+        }));
+    }
+
+    pub(super) fn close_waits_for_blocking_work() {
+        report(runner::run(async {
+            let _guard = Noisy("main task dropped");
+            let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+            runner::spawn_blocking(move || {
+                let _ = started_tx.send(());
+                loop {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            });
+            let _ = started_rx.await;
+            say("blocking work started");
+            say("ready");
+            pending::<()>().await
+        }));
+    }
+
+    pub(super) fn after_run() {
+        report(runner::run(async { 1 }));
+        say_sigint_disposition();
+        std::thread::sleep(Duration::from_secs(3));
+        say("survived");
+    }
+
+    pub(super) fn between_runs() {
+        let mut runner = runner::Runner::new();
+        report(runner.run(async { 1 }));
+        say("between runs");
+        say_sigint_disposition();
+        std::thread::sleep(Duration::from_secs(3));
+        report(runner.run(async { 2 }));
+        say("survived");
+    }
+
+    pub(super) fn between_runs_after_interrupt() {
+        let mut runner = runner::Runner::new();
+        report(runner.run(async {
+            say("ready");
+            pending::<()>().await
+        }));
+        say("between runs");
+        say_sigint_disposition();
+        std::thread::sleep(Duration::from_secs(3));
+        report(runner.run(async { 2 }));
+        say("survived");
+    }
+
+    pub(super) fn runner_reused_after_interrupt() {
+        let mut runner = runner::Runner::new();
+        report(runner.run(async {
+            spawn_leftover();
+            say("ready 1");
+            pending::<()>().await
+        }));
+        report(runner.run(async {
+            say("ready 2");
+            pending::<()>().await
+        }));
+        runner.close();
+        say("closed");
+    }
+
+    pub(super) fn runner_on_another_thread() {
+        let thread = std::thread::spawn(|| {
+            report(runner::run(async {
+                say("ready");
+                pending::<()>().await
+            }));
+        });
+        let _ = thread.join();
+    }
+
+    pub(super) fn sigint_not_handled() {
+        let mut runner = runner::Runner::builder().handle_sigint(false).build();
+        report(runner.run(async {
+            say("ready");
+            pending::<()>().await
+        }));
+    }
+
+    pub(super) fn interrupted_without_ownership() {
+        let mut runner = runner::Runner::builder().handle_sigint(false).build();
+        report(runner.run(async {
+            let ctrl_c = ctrl_c_listener();
+            let mut interrupted = pin!(runner::interrupted());
+            say("ready");
+            tokio::select! {
+                _ = interrupted.as_mut() => say("interrupted completed"),
+                heard = ctrl_c => {
+                    heard.expect("ctrl_c listener");
+                    say("listener fired");
+                }
+            }
+            tokio::select! {
+                _ = interrupted => say("interrupted completed"),
+                _ = tokio::time::sleep(Duration::from_millis(50)) => say("interrupted still pending"),
+            }
+        }));
+    }
+
+    /// Reads a line from stdin without blocking the loop.
+    async fn read_line() -> String {
+        runner::spawn_blocking(|| {
+            let mut line = String::new();
+            let _ = std::io::stdin().read_line(&mut line);
+            line
+        })
+        .await
+        .expect("reading stdin")
+    }
+
+    pub(super) fn ignored_sigint() {
+        // SAFETY: ignoring SIGINT, as `nohup` does, before other threads exist.
+        unsafe { libc::signal(SIGINT, libc::SIG_IGN) };
+        report(runner::run(async {
+            say("ready");
+            read_line().await;
+            "finished"
+        }));
+        say_sigint_disposition();
+        let _ = std::io::stdin().read_line(&mut String::new());
+        say("still alive");
+    }
+
+    pub(super) fn grace_returns_value() {
+        let mut runner = runner::Runner::builder()
+            .interrupt_grace(Duration::from_secs(5))
+            .build();
+        report(runner.run(async {
+            say("ready");
+            runner::interrupted().await;
+            say("interrupted seen");
+            42
+        }));
+    }
+
+    pub(super) fn grace_expires() {
+        const GRACE: Duration = Duration::from_millis(600);
+        // Sure to end before the grace does: the grace starts when the main
+        // task sees the press, this when a task woken by the same press does,
+        // and the two wake-ups are far closer than the margin (200 ms).
+        const MOST_OF_GRACE: Duration = Duration::from_millis(400);
+        let mut runner = runner::Runner::builder().interrupt_grace(GRACE).build();
+        report(runner.run(async {
+            let _guard = Noisy("main task dropped");
+            runner::spawn_local(async {
+                runner::interrupted().await;
+                say("interrupted seen");
+                tokio::time::sleep(MOST_OF_GRACE).await;
+                say("most of the grace has passed");
+            });
+            say("ready");
+            let mut said = false;
+            loop {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if !said && runner::interrupted().now_or_never().is_some() {
+                    say("main task still running after the press");
+                    said = true;
+                }
+            }
+        }));
+    }
+
+    pub(super) fn grace_ignored() {
+        let mut runner = runner::Runner::builder()
+            .interrupt_grace(Duration::from_secs(5))
+            .build();
+        report(runner.run(async {
+            let _guard = Noisy("main task dropped");
+            runner::spawn_local(async {
+                runner::interrupted().await;
+                say("interrupted seen");
+            });
+            say("ready");
+            pending::<()>().await
+        }));
+    }
+
+    pub(super) fn tokio_listener() {
+        let mut runner = runner::Runner::new();
+        let mut listener = None;
+        report(runner.run(async {
+            let _guard = Noisy("main task dropped");
+            let ctrl_c = ctrl_c_listener();
+            listener = Some(runner::spawn_local(async move {
+                ctrl_c.await.expect("ctrl_c listener");
+                say("listener fired");
+            }));
+            say("ready");
+            pending::<()>().await
+        }));
+        let listener = listener.expect("spawned before the press");
+        // The user's handler now owns SIGINT: this run does not take it, and
+        // the next press reaches the listener instead of killing.
+        report(runner.run(async {
+            listener.await.expect("listener task");
+            let ctrl_c = ctrl_c_listener();
+            say("listening again");
+            ctrl_c.await.expect("ctrl_c listener");
+            say("second press heard by the listener");
+        }));
+    }
+
+    pub(super) fn tokio_listener_with_grace() {
+        let mut runner = runner::Runner::builder()
+            .interrupt_grace(Duration::from_secs(5))
+            .build();
+        report(runner.run(async {
+            let ctrl_c = ctrl_c_listener();
+            say("ready");
+            ctrl_c.await.expect("ctrl_c listener");
+            "heard"
+        }));
+    }
+
+    pub(super) fn sigterm_handled() {
+        let mut runner = runner::Runner::builder().handle_sigterm(true).build();
+        report(runner.run(async {
+            let _guard = Noisy("main task dropped");
+            say("ready");
+            pending::<()>().await
+        }));
+    }
+
+    pub(super) fn sigterm_not_handled() {
+        report(runner::run(async {
+            say("ready");
+            pending::<()>().await
+        }));
+    }
+}
