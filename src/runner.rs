@@ -251,7 +251,7 @@ impl Runner {
         let meta = TaskMeta::new(Some("main"), location);
         let slow_poll = lp.shared.debug.as_ref().map(|d| d.slow_poll);
         let main = context.scope(debug::Timed::new(future, &meta, slow_poll));
-        let mut interrupts = Interrupts::install(signals);
+        let mut interrupts = Interrupts::install(signals, task::runner_id(&lp.shared));
         lp.local.block_on(&lp.runtime, async move {
             let main = pin!(main);
             match &mut interrupts {
@@ -595,7 +595,11 @@ impl Builder {
     /// Whether `run` handles Ctrl-C (default `true`): the first press
     /// cancels the main task, the second kills the process. It only ever
     /// applies on the main thread, and only when SIGINT is at its default
-    /// disposition when `run` starts.
+    /// disposition when `run` starts, as asyncio only takes over Python's
+    /// default handler. Tokio never removes a SIGINT handler once
+    /// `tokio::signal::ctrl_c()` (or `signal(SignalKind::interrupt())`) was
+    /// used, so from then on SIGINT belongs to that code and later runs leave
+    /// it alone. Listeners created during a run hear the press too.
     ///
     /// # Examples
     ///

@@ -21,7 +21,7 @@
 use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -57,6 +57,8 @@ const RUNNING: u8 = 1;
 const INTERRUPTED: u8 = 2;
 
 static STATE: AtomicU8 = AtomicU8::new(IDLE);
+/// The runner whose run owns the signals (see `task::runner_id`), 0 if none.
+static OWNER: AtomicUsize = AtomicUsize::new(0);
 /// The pipe's write end, -1 until the watcher exists.
 static PIPE: AtomicI32 = AtomicI32::new(-1);
 /// The main task's waker.
@@ -67,10 +69,13 @@ static WAITERS: Notify = Notify::const_new();
 /// Completes at the first Ctrl-C (or SIGTERM, when handled) that the running
 /// runner handles.
 ///
-/// Awaitable from any task. It never completes when the runner does not own
-/// the signal: off the main thread, with
+/// Awaitable from any task of the runner: the main task, tasks spawned with
+/// [`spawn`](crate::spawn) / [`spawn_local`](crate::spawn_local), and raw
+/// Tokio tasks polled on the runner's own thread. It never completes when
+/// the runner does not own the signal: off the main thread, with
 /// [`handle_sigint(false)`](crate::Builder::handle_sigint), or when SIGINT was
-/// ignored or already had a handler when `run` started. Useful with
+/// ignored or already had a handler when `run` started; nor in another
+/// runner's tasks. Useful with
 /// [`Builder::interrupt_grace`](crate::Builder::interrupt_grace), to finish
 /// work in an orderly way before the main task is cancelled.
 ///
@@ -95,7 +100,9 @@ pub async fn interrupted() {
         let notified = WAITERS.notified();
         let mut notified = std::pin::pin!(notified);
         notified.as_mut().enable();
-        if STATE.load(Ordering::Acquire) == INTERRUPTED {
+        if STATE.load(Ordering::Acquire) == INTERRUPTED
+            && OWNER.load(Ordering::Acquire) == crate::task::current_runner_id()
+        {
             return;
         }
         notified.await;
@@ -114,7 +121,7 @@ pub(crate) struct Interrupts {
 impl Interrupts {
     /// Takes over the configured signals if this is the main thread and they
     /// are at their default disposition. `None` if nothing was taken.
-    pub(crate) fn install(config: SignalConfig) -> Option<Interrupts> {
+    pub(crate) fn install(config: SignalConfig, owner: usize) -> Option<Interrupts> {
         if !(config.sigint || config.sigterm) || !is_main_thread() {
             return None;
         }
@@ -126,6 +133,7 @@ impl Interrupts {
         for (slot, sig) in installed.iter_mut().zip(wanted) {
             if let Some(sig) = sig {
                 if disposition(sig) == libc::SIG_DFL && start_watcher() {
+                    OWNER.store(owner, Ordering::Release);
                     STATE.store(RUNNING, Ordering::Release);
                     set_disposition(sig, handler as extern "C" fn(libc::c_int) as usize);
                     *slot = Some(sig);
@@ -181,6 +189,7 @@ impl Interrupts {
                 set_disposition(sig, libc::SIG_DFL);
             }
         }
+        OWNER.store(0, Ordering::Release);
         STATE.swap(IDLE, Ordering::AcqRel) == INTERRUPTED
     }
 }

@@ -81,6 +81,20 @@ fn current_runner() -> Option<Arc<LoopShared>> {
     RUNNER.try_with(|r| r.borrow().clone()).ok().flatten()
 }
 
+/// An identity of the runner of the task being polled (0 outside runner
+/// tasks and loops): what the signal module compares with its owner.
+pub(crate) fn current_runner_id() -> usize {
+    RUNNER
+        .try_with(|r| r.borrow().as_ref().map_or(0, |r| runner_id(r)))
+        .unwrap_or(0)
+}
+
+/// A runner's identity: the address of its shared state, unique while the
+/// runner lives.
+pub(crate) fn runner_id(runner: &Arc<LoopShared>) -> usize {
+    Arc::as_ptr(runner) as usize
+}
+
 /// A task's identity, shared by its wrapper and its [`JoinHandle`].
 #[derive(Debug)]
 pub(crate) struct TaskMeta {

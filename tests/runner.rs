@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{Capture, DropFlag};
 use runner::{Error, Runner};
+use support::{Capture, DropFlag};
 use tracing::Level;
 
 fn current_thread() -> tokio::runtime::Runtime {

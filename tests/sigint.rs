@@ -267,6 +267,19 @@ const SCENARIOS: &[Scenario] = &[
         absent: &["interrupted completed"],
     },
     Scenario {
+        name: "interrupted_stays_pending_in_a_runner_that_does_not_own_sigint",
+        child: child::interrupted_in_another_runner,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(0),
+        order: &[&[
+            "ready",
+            "main interrupted",
+            "other runner: interrupted still pending",
+            "run returned Ok(\"done\")",
+        ]],
+        absent: &["other runner: interrupted completed"],
+    },
+    Scenario {
         name: "an_ignored_sigint_stays_ignored",
         child: child::ignored_sigint,
         script: &[
@@ -897,6 +910,39 @@ mod child {
                 _ = interrupted => say("interrupted completed"),
                 _ = tokio::time::sleep(Duration::from_millis(50)) => say("interrupted still pending"),
             }
+        }));
+    }
+
+    /// A second runner, on another thread, watches `interrupted()` while the
+    /// main thread's runner is interrupted: the press is not its own.
+    pub(super) fn interrupted_in_another_runner() {
+        let (told_tx, told_rx) = tokio::sync::oneshot::channel::<()>();
+        let other = std::thread::spawn(move || {
+            runner::run(async move {
+                let mut interrupted = pin!(runner::interrupted());
+                told_rx.await.expect("main runner tells");
+                tokio::select! {
+                    biased;
+                    _ = interrupted.as_mut() => say("other runner: interrupted completed"),
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                        say("other runner: interrupted still pending");
+                    }
+                }
+            })
+            .expect("other runner");
+        });
+        let mut runner = runner::Runner::builder()
+            .interrupt_grace(Duration::from_secs(5))
+            .build();
+        report(runner.run(async move {
+            say("ready");
+            runner::interrupted().await;
+            say("main interrupted");
+            told_tx.send(()).expect("other runner listens");
+            runner::spawn_blocking(move || other.join().expect("other runner thread"))
+                .await
+                .expect("join");
+            "done"
         }));
     }
 
