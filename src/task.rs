@@ -85,7 +85,7 @@ fn current_runner() -> Option<Arc<LoopShared>> {
 /// tasks and loops): what the signal module compares with its owner.
 pub(crate) fn current_runner_id() -> usize {
     RUNNER
-        .try_with(|r| r.borrow().as_ref().map_or(0, |r| runner_id(r)))
+        .try_with(|r| r.borrow().as_ref().map_or(0, runner_id))
         .unwrap_or(0)
 }
 
