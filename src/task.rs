@@ -140,7 +140,17 @@ impl TaskMeta {
 
     /// The task panicked: report it now if its handle is already gone.
     fn panicked(&self, payload: &(dyn std::any::Any + Send)) {
-        let _ = self.panic.set(debug::panic_message(payload).to_owned());
+        self.record_panic(debug::panic_message(payload).to_owned());
+    }
+
+    /// Dropping the task's future (cancelling it) panicked.
+    fn panicked_on_drop(&self, payload: &(dyn std::any::Any + Send)) {
+        let message = debug::panic_message(payload);
+        self.record_panic(format!("while being dropped (cancelled): {message}"));
+    }
+
+    fn record_panic(&self, message: String) {
+        let _ = self.panic.set(message);
         if self.state.fetch_or(PANICKED, Ordering::AcqRel) & HANDLE_GONE != 0 {
             self.report_lost_panic();
         }
@@ -202,7 +212,7 @@ impl Spawned {
             .and_then(|r| r.debug.as_ref())
             .map(|d| d.slow_poll);
         Task {
-            future,
+            future: Some(future),
             ctx: TaskContext::capture(),
             runner: self.runner,
             meta: self.meta,
@@ -215,13 +225,36 @@ impl Spawned {
 pin_project_lite::pin_project! {
     /// A runner task: the user's future plus what the task carries.
     struct Task<F> {
+        // `None` once dropped: see the `PinnedDrop`.
         #[pin]
-        future: F,
+        future: Option<F>,
         ctx: TaskContext,
         runner: Option<Arc<LoopShared>>,
         meta: Arc<TaskMeta>,
         slow_poll: Option<Duration>,
         _registration: Option<debug::Registration>,
+    }
+
+    // Cancelling a task drops its future: that runs in the task's context
+    // (cleanup sees the task's variables, as asyncio runs a cancelled task's
+    // handlers in its context), and a panic there is recorded like one in a
+    // poll, so a task that fails while `close` cancels it is reported rather
+    // than lost (asyncio: "unhandled exception during asyncio.run()
+    // shutdown"). Tokio catches the panic itself into the `JoinHandle`.
+    impl<F> PinnedDrop for Task<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let mut future = this.future;
+            if future.is_none() {
+                return;
+            }
+            let _ctx = this.ctx.enter();
+            let _runner = enter_runner(this.runner);
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| future.set(None))) {
+                this.meta.panicked_on_drop(&*payload);
+                resume_unwind(payload)
+            }
+        }
     }
 }
 
@@ -233,7 +266,10 @@ impl<F: Future> Future for Task<F> {
         let _ctx = this.ctx.enter();
         let _runner = enter_runner(this.runner);
         let meta = &**this.meta;
-        let future = this.future;
+        let future = this
+            .future
+            .as_pin_mut()
+            .expect("tokio does not poll a task after it completed");
         let slow_poll = *this.slow_poll;
         match catch_unwind(AssertUnwindSafe(|| {
             debug::timed_poll(slow_poll, meta, || future.poll(cx))

@@ -575,3 +575,31 @@ fn contexts_vars_and_tokens_cross_threads() {
     send_sync::<runner::Token<String>>();
     send_sync::<ContextError>();
 }
+
+#[test]
+fn a_cancelled_tasks_cleanup_runs_in_the_tasks_context() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    struct Seen(Arc<AtomicUsize>);
+    impl Drop for Seen {
+        fn drop(&mut self) {
+            self.0
+                .store(V.get().unwrap_or(0) as usize, Ordering::SeqCst);
+        }
+    }
+    let seen = Arc::new(AtomicUsize::new(0));
+    let record = seen.clone();
+    runner::run(async move {
+        V.set(1);
+        let task = runner::spawn_local(async move {
+            V.set(5);
+            let _seen = Seen(record);
+            std::future::pending::<()>().await
+        });
+        tokio::task::yield_now().await;
+        task.abort();
+        assert!(task.await.unwrap_err().is_cancelled());
+        assert_eq!(V.get(), Some(1), "the task's context did not leak");
+    })
+    .unwrap();
+    assert_eq!(seen.load(Ordering::SeqCst), 5);
+}

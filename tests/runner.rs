@@ -555,3 +555,37 @@ fn errors_and_handles_cross_threads() {
     let boxed: Box<dyn std::error::Error + Send + Sync> = Box::new(Error::Closed);
     assert!(boxed.to_string().contains("closed"));
 }
+
+#[test]
+fn a_leftover_task_that_panics_while_cancelled_at_close_is_reported() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            panic!("cleanup failed");
+        }
+    }
+    let capture = Capture::new();
+    capture.during(|| {
+        runner::run(async {
+            runner::spawn_local(async {
+                let _guard = PanicsOnDrop;
+                std::future::pending::<()>().await
+            });
+            tokio::task::yield_now().await;
+        })
+        .unwrap();
+    });
+    let errors: Vec<_> = capture
+        .reports()
+        .into_iter()
+        .filter(|r| r.level == Level::ERROR)
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0]
+            .message
+            .contains("while being dropped (cancelled): cleanup failed"),
+        "{errors:#?}"
+    );
+    assert!(errors[0].message.contains("tests/runner.rs"), "{errors:#?}");
+}
