@@ -48,3 +48,5 @@ pub use error::Error;
 pub use runner::{Builder, Runner, run};
 pub use signal::interrupted;
 pub use task::{JoinHandle, spawn, spawn_blocking, spawn_local};
+
+pub use runner_macros::{main, test};
