@@ -100,3 +100,14 @@ fn ctrl_c_cancels_main_runs_its_cleanup_and_exits_130() {
     assert_eq!(rest, "cleaned up\n");
     assert_eq!(stderr, "", "exit 130 is quiet");
 }
+
+#[test]
+fn tokio_echo_example_runs_unchanged_under_runner_main() {
+    let start = Instant::now();
+    let out = run("tokio_echo", &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert_eq!(stdout.matches("echoed: message").count(), 5, "{stdout}");
+    assert!(stdout.ends_with("server handled 1 connection(s), 5 messages\n"));
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
