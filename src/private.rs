@@ -35,6 +35,10 @@ pub fn left_pending(runner: &Runner) -> Vec<String> {
 
 pub use tokio::runtime::Builder as RuntimeBuilder;
 
+/// How `#[runner::test]` passes the body: a function pointer (`Send` even
+/// when the future is not) that makes the boxed future on the test's thread.
+pub type TestBody<T> = fn() -> Pin<Box<dyn Future<Output = T>>>;
+
 /// The runtime flavour, as `#[tokio::main]` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flavor {
@@ -157,10 +161,7 @@ pub fn main<F: Future>(args: Args, body: F) -> F::Output {
 /// When the watchdog fires ("test timed out after ..."), when the body
 /// panics (the panic is resumed here, so `#[should_panic]` sees it), and when
 /// a runner task panicked and nobody retrieved the panic.
-pub fn test<T: Termination + 'static>(
-    args: Args,
-    body: fn() -> Pin<Box<dyn Future<Output = T>>>,
-) -> ExitCode {
+pub fn test<T: Termination + 'static>(args: Args, body: TestBody<T>) -> ExitCode {
     let (done, finished) = mpsc::channel();
     let mut worker = thread::Builder::new();
     if let Some(name) = thread::current().name() {
@@ -187,10 +188,7 @@ pub fn test<T: Termination + 'static>(
     result.unwrap_or_else(|payload| panic::resume_unwind(payload))
 }
 
-fn run_test<T: Termination>(
-    args: Args,
-    body: fn() -> Pin<Box<dyn Future<Output = T>>>,
-) -> ExitCode {
+fn run_test<T: Termination>(args: Args, body: TestBody<T>) -> ExitCode {
     let mut runner = args.runner();
     let output = runner.run(body());
     runner.close();

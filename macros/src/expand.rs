@@ -153,9 +153,7 @@ fn expand(kind: Kind, mut input: ItemFn, config: &Config) -> TokenStream {
             // not), and boxed as `dyn Future` so that every test shares one
             // instantiation of the runner's `run`.
             let make = quote_spanned! {last_end=>
-                || -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = #output_ty>>> {
-                    ::std::boxed::Box::pin(async #body)
-                }
+                || ::std::boxed::Box::pin(async #body)
             };
             let call = quote! { #krate::__private::test(#args, body) };
             let stmts = match output {
@@ -164,7 +162,7 @@ fn expand(kind: Kind, mut input: ItemFn, config: &Config) -> TokenStream {
                 Some(_) => {
                     input.sig.output = syn::parse_quote! { -> ::std::process::ExitCode };
                     quote! {
-                        let body: fn() -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = #output_ty>>> = #make;
+                        let body: #krate::__private::TestBody<#output_ty> = #make;
                         #allow
                         {
                             return #call;
@@ -172,7 +170,7 @@ fn expand(kind: Kind, mut input: ItemFn, config: &Config) -> TokenStream {
                     }
                 }
                 None => quote! {
-                    let body: fn() -> ::core::pin::Pin<::std::boxed::Box<dyn ::core::future::Future<Output = ()>>> = #make;
+                    let body: #krate::__private::TestBody<()> = #make;
                     let _: ::std::process::ExitCode = #call;
                 },
             };

@@ -156,12 +156,12 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// ```no_run
 /// # use std::time::Duration;
-/// # use std::{future::Future, pin::Pin};
 /// // #[runner::test(timeout = "5s")]
 /// // async fn works() { assert!(true) }
 /// #[test]
 /// fn works() {
-///     let body: fn() -> Pin<Box<dyn Future<Output = ()>>> = || Box::pin(async { assert!(true) });
+///     // `TestBody<T>` is `fn() -> Pin<Box<dyn Future<Output = T>>>`.
+///     let body: ::runner::__private::TestBody<()> = || Box::pin(async { assert!(true) });
 ///     let _: std::process::ExitCode = ::runner::__private::test(
 ///         ::runner::__private::Args {
 ///             timeout: Some(Duration::from_nanos(5_000_000_000)),
