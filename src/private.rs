@@ -35,6 +35,31 @@ pub fn left_pending(runner: &Runner) -> Vec<String> {
 
 pub use tokio::runtime::Builder as RuntimeBuilder;
 
+/// Makes `start_paused = true` without Tokio's `test-util` feature a clear
+/// compile error. The generated code calls `builder.start_paused(true)` with
+/// this trait in scope: Tokio's inherent method wins when it exists; when it
+/// does not, this method is chosen and `bool: NeedsTokioTestUtil` fails with
+/// the message below, at the argument's span.
+pub trait StartPausedFallback {
+    /// Never callable: no type implements [`NeedsTokioTestUtil`].
+    fn start_paused<P: NeedsTokioTestUtil>(&mut self, on: P) -> &mut Self;
+}
+
+impl StartPausedFallback for RuntimeBuilder {
+    fn start_paused<P: NeedsTokioTestUtil>(&mut self, _: P) -> &mut Self {
+        self
+    }
+}
+
+/// Implemented by nothing; see [`StartPausedFallback`].
+#[diagnostic::on_unimplemented(
+    message = "`start_paused = true` needs Tokio's `test-util` feature",
+    label = "Tokio's clock can only be paused with its `test-util` feature",
+    note = "add `tokio = {{ version = \"1\", features = [\"test-util\"] }}` to your \
+            `[dev-dependencies]` (or `[dependencies]`), as `#[tokio::test(start_paused = true)]` needs too"
+)]
+pub trait NeedsTokioTestUtil {}
+
 /// How `#[runner::test]` passes the body: a function pointer (`Send` even
 /// when the future is not) that makes the boxed future on the test's thread.
 pub type TestBody<T> = fn() -> Pin<Box<dyn Future<Output = T>>>;

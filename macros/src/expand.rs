@@ -190,12 +190,17 @@ fn args_tokens(kind: Kind, config: &Config, krate: &TokenStream) -> TokenStream 
         fields.push(quote! { worker_threads: ::core::option::Option::Some(#n) });
     }
     if let Some(span) = config.start_paused {
-        // Spanned at the literal: without tokio's `test-util` feature the
-        // "no method named `start_paused`" error points at the argument.
+        // Without Tokio's `test-util` feature, `StartPausedFallback` turns
+        // the call into an error that names the feature; spanned at the
+        // literal, so that it points at the argument.
         let call = quote_spanned! {span=> builder.start_paused(true) };
         fields.push(quote! {
             start_paused: ::core::option::Option::Some(
-                |builder: &mut #krate::__private::RuntimeBuilder| { #call; }
+                |builder: &mut #krate::__private::RuntimeBuilder| {
+                    #[allow(unused_imports)]
+                    use #krate::__private::StartPausedFallback as _;
+                    #call;
+                }
             )
         });
     }
