@@ -11,6 +11,8 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
 
+use tokio::sync::oneshot;
+
 use crate::{Error, Runner};
 
 /// How many runner-task panics were reported as never retrieved (counted in
@@ -188,24 +190,21 @@ pub fn main<F: Future>(args: Args, body: F) -> F::Output {
 /// a runner task panicked and nobody retrieved the panic.
 pub fn test<T: Termination + 'static>(args: Args, body: TestBody<T>) -> ExitCode {
     let (done, finished) = mpsc::channel();
+    let (cancel, cancelled) = oneshot::channel();
     let mut worker = thread::Builder::new();
     if let Some(name) = thread::current().name() {
         worker = worker.name(name.to_owned());
     }
     worker
         .spawn(move || {
-            let result = panic::catch_unwind(AssertUnwindSafe(|| run_test(args, body)));
+            let result = panic::catch_unwind(AssertUnwindSafe(|| run_test(args, body, cancelled)));
             let _ = done.send(result);
         })
         .expect("#[runner::test]: failed to spawn the test's thread");
     let result = match args.timeout {
         Some(timeout) => match finished.recv_timeout(timeout) {
             Ok(result) => result,
-            Err(RecvTimeoutError::Timeout) => panic!(
-                "test timed out after {timeout:?} (#[runner::test(timeout = ...)]): the body \
-                 is still running; it is awaiting something that never happens or it blocks \
-                 its thread (its thread is left behind)"
-            ),
+            Err(RecvTimeoutError::Timeout) => timed_out(timeout, cancel, &finished),
             Err(RecvTimeoutError::Disconnected) => unreachable!("the worker always sends"),
         },
         None => finished.recv().expect("the worker always sends"),
@@ -213,14 +212,41 @@ pub fn test<T: Termination + 'static>(args: Args, body: TestBody<T>) -> ExitCode
     result.unwrap_or_else(|payload| panic::resume_unwind(payload))
 }
 
-fn run_test<T: Termination>(args: Args, body: TestBody<T>) -> ExitCode {
+/// How long a timed-out test waits for its cancelled body to close, so that
+/// what the close reports lands in the test's own output.
+const CANCEL_GRACE: Duration = Duration::from_millis(500);
+
+/// Fails a test whose body outlived its timeout.
+fn timed_out<R>(timeout: Duration, cancel: oneshot::Sender<()>, finished: &mpsc::Receiver<R>) -> ! {
+    // A body that awaits is cancelled at its await point, so its `Drop`
+    // cleanup runs and its runner closes; a body that blocks its thread never
+    // looks, and cannot be stopped safely.
+    let _ = cancel.send(());
+    let what = match finished.recv_timeout(CANCEL_GRACE) {
+        Ok(_) => "the body was cancelled at the await point where it was stuck",
+        Err(_) => "the body blocks its thread, which is left behind",
+    };
+    panic!("test timed out after {timeout:?} (#[runner::test(timeout = ...)]): {what}")
+}
+
+fn run_test<T: Termination>(
+    args: Args,
+    body: TestBody<T>,
+    cancelled: oneshot::Receiver<()>,
+) -> ExitCode {
     let mut runner = args.runner();
-    let output = runner.run(body());
+    let output = runner.run(async move {
+        tokio::select! {
+            biased;
+            _ = cancelled => None,
+            output = body() => Some(output),
+        }
+    });
     runner.close();
     let pending = left_pending(&runner);
     if !pending.is_empty() {
         eprintln!(
-            "#[runner::test]: {} task(s) still pending when the test body returned were \
+            "#[runner::test]: {} task(s) still pending when the test body ended were \
              cancelled:\n  {}",
             pending.len(),
             pending.join("\n  "),
@@ -234,5 +260,6 @@ fn run_test<T: Termination>(args: Args, body: TestBody<T>) -> ExitCode {
              (await the task's JoinHandle to handle it); see the panic message(s) above"
         );
     }
-    output.report()
+    // `None`: timed out; the test's own thread has failed it already.
+    output.map_or(ExitCode::FAILURE, Termination::report)
 }

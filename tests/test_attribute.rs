@@ -8,6 +8,7 @@
 //! `#[should_panic]`, as it returns a value, and fails there by design).
 
 use std::panic;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Runs `test` (a test function) and returns its panic message.
@@ -38,24 +39,41 @@ fn timeout_fails_a_body_that_blocks_its_thread() {
     let msg = failure_of(blocks_its_thread);
     let took = start.elapsed();
     assert!(msg.contains("test timed out after 250ms"), "{msg}");
+    assert!(msg.contains("blocks its thread"), "{msg}");
     assert!(took >= Duration::from_millis(250), "{took:?}");
     assert!(took < Duration::from_millis(250) + MARGIN, "{took:?}");
 }
 
+static NEVER_FINISHES_CLEANED_UP: AtomicBool = AtomicBool::new(false);
+
+struct SetOnDrop(&'static AtomicBool);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 #[runner::test(timeout = "250ms")]
-#[ignore = "fails by design; checked by `timeout_fails_a_body_that_never_finishes`"]
+#[ignore = "fails by design; checked by `timeout_cancels_a_body_that_never_finishes`"]
 #[should_panic(expected = "timed out")]
 async fn never_finishes() {
+    let _cleanup = SetOnDrop(&NEVER_FINISHES_CLEANED_UP);
     std::future::pending::<()>().await;
 }
 
 #[test]
-fn timeout_fails_a_body_that_never_finishes() {
+fn timeout_cancels_a_body_that_never_finishes() {
     let start = Instant::now();
     let msg = failure_of(never_finishes);
     let took = start.elapsed();
     assert!(msg.contains("test timed out after 250ms"), "{msg}");
+    assert!(msg.contains("cancelled at the await point"), "{msg}");
     assert!(took < Duration::from_millis(250) + MARGIN, "{took:?}");
+    assert!(
+        NEVER_FINISHES_CLEANED_UP.load(Ordering::SeqCst),
+        "its Drop cleanup ran"
+    );
 }
 
 #[runner::test(start_paused = true, timeout = "250ms")]

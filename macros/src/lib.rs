@@ -116,8 +116,10 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// - `timeout = "5s"` (or `"250ms"`, `"1m"`): a watchdog on the real clock
 ///   fails the test with "test timed out after 5s" if the body has not
 ///   finished by then, even when the body blocks its thread or Tokio's
-///   clock is paused. The body's thread is then left behind (it cannot be
-///   stopped safely) and dies with the test process. No timeout by default.
+///   clock is paused. A body stuck at an await point is then cancelled there
+///   (its `Drop` cleanup runs, its runner closes); one that blocks its thread
+///   cannot be stopped safely, so its thread is left behind and dies with the
+///   test process. No timeout by default.
 /// - A runner task (spawned with `runner::spawn`, `spawn_local`, or
 ///   `runner::task::Builder`) that panicked when nobody retrieved the panic
 ///   (its `JoinHandle` was dropped or never awaited) fails the test after the
