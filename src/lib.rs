@@ -24,7 +24,9 @@
 //!   polls and leaked tasks, and panics nobody retrieved (always reported);
 //! - an orderly [`Runner::close`]: leftover tasks cancelled, blocking pool
 //!   shut down with a timeout;
-//! - `#[runner::main]` and `#[runner::test]`, drop-in for Tokio's attributes.
+//! - [`#[runner::main]`](macro@main) and [`#[runner::test]`](macro@test),
+//!   drop-in for Tokio's attributes, the test one with a real-clock
+//!   `timeout` and failing on task panics nobody retrieved.
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]

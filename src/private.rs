@@ -15,6 +15,10 @@ use tokio::sync::oneshot;
 
 use crate::{Error, Runner};
 
+/// Tokio's runtime builder, named by the `start_paused` code the attributes
+/// generate (never through the user's own `tokio`).
+pub use tokio::runtime::Builder as RuntimeBuilder;
+
 /// How many runner-task panics were reported as never retrieved (counted in
 /// debug mode only).
 pub fn lost_panics(runner: &Runner) -> usize {
@@ -34,8 +38,6 @@ pub fn left_pending(runner: &Runner) -> Vec<String> {
         .as_ref()
         .map_or_else(Vec::new, |d| d.registry.left_pending())
 }
-
-pub use tokio::runtime::Builder as RuntimeBuilder;
 
 /// Makes `start_paused = true` without Tokio's `test-util` feature a clear
 /// compile error. The generated code calls `builder.start_paused(true)` with
