@@ -352,3 +352,97 @@ impl Parse for ItemFn {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{TokenStream, entry};
+    use crate::config::Kind;
+    use quote::quote;
+
+    fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> String {
+        entry(kind, args, item).to_string()
+    }
+
+    #[test]
+    fn generated_code_never_names_the_users_tokio() {
+        let main = expand(
+            Kind::Main,
+            quote!(flavor = "multi_thread", worker_threads = 2),
+            quote!(
+                async fn main() {}
+            ),
+        );
+        let test = expand(
+            Kind::Test,
+            quote!(start_paused = true),
+            quote!(
+                async fn t() {}
+            ),
+        );
+        for out in [main, test] {
+            assert!(!out.contains("tokio"), "{out}");
+            assert!(out.contains(":: runner :: __private ::"), "{out}");
+        }
+    }
+
+    #[test]
+    fn crate_argument_replaces_the_path() {
+        let out = expand(
+            Kind::Main,
+            quote!(crate = "my::rt"),
+            quote!(
+                async fn main() {}
+            ),
+        );
+        assert!(out.contains("my :: rt :: __private :: main"), "{out}");
+        assert!(!out.contains(":: runner"), "{out}");
+    }
+
+    #[test]
+    fn test_attribute_comes_after_the_functions_own() {
+        let out = expand(
+            Kind::Test,
+            quote!(),
+            quote!(
+                #[should_panic]
+                async fn t() {
+                    panic!()
+                }
+            ),
+        );
+        let own = out.find("should_panic").unwrap();
+        let test = out.find("# [:: core :: prelude :: v1 :: test]").unwrap();
+        assert!(own < test, "{out}");
+    }
+
+    #[test]
+    fn a_test_returning_a_value_reports_an_exit_code() {
+        let out = expand(
+            Kind::Test,
+            quote!(),
+            quote!(
+                async fn t() -> Result<(), String> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(
+            out.contains("fn t () -> :: std :: process :: ExitCode"),
+            "{out}"
+        );
+        assert!(out.contains("TestBody < Result < () , String > >"), "{out}");
+    }
+
+    #[test]
+    fn bad_arguments_still_emit_the_function() {
+        let out = expand(
+            Kind::Main,
+            quote!(bogus = 1),
+            quote!(
+                async fn main() {}
+            ),
+        );
+        assert!(out.contains("fn main ()"), "{out}");
+        assert!(out.contains("compile_error !"), "{out}");
+    }
+}
