@@ -58,6 +58,11 @@ use proc_macro::TokenStream;
 /// | `handle_sigint = false` | `true` | leave Ctrl-C alone |
 /// | `handle_sigterm = true` | `false` | treat SIGTERM as Ctrl-C |
 ///
+/// Unlike `#[tokio::main]`, whose default is `multi_thread`, the default
+/// flavour is `current_thread`: one loop on one thread, as `asyncio.run`.
+/// Code that relies on Tokio's worker pool (CPU-heavy `tokio::spawn`ed work
+/// running in parallel) keeps that with `flavor = "multi_thread"`.
+///
 /// Durations are strings: a number (decimals allowed) and one of the units
 /// `ns`, `us`, `ms`, `s`, `m`, `h` (`"250ms"`, `"1.5s"`, `"1m"`).
 ///
