@@ -24,7 +24,9 @@
 //!   polls and leaked tasks, and panics nobody retrieved (always reported);
 //! - an orderly [`Runner::close`]: leftover tasks cancelled, blocking pool
 //!   shut down with a timeout;
-//! - `#[runner::main]` and `#[runner::test]`, drop-in for Tokio's attributes.
+//! - [`#[runner::main]`](macro@main) and [`#[runner::test]`](macro@test),
+//!   drop-in for Tokio's attributes, the test one with a real-clock
+//!   `timeout` and failing on task panics nobody retrieved.
 //!
 //! # The loop
 //!
@@ -67,8 +69,8 @@
 //!
 //! | Tokio | runner |
 //! |---|---|
-//! | `#[tokio::main]` | `#[runner::main]` (same arguments, plus runner's) |
-//! | `#[tokio::test]` | `#[runner::test]` (plus `timeout = "5s"`, fails on lost panics) |
+//! | `#[tokio::main]` | [`#[runner::main]`](macro@main) (same arguments, plus runner's) |
+//! | `#[tokio::test]` | [`#[runner::test]`](macro@test) (plus `timeout = "5s"`, fails on lost panics) |
 //! | `Runtime::block_on` + `LocalSet` | [`run`], [`Runner::run`] |
 //! | `tokio::spawn`, `spawn_local`, `spawn_blocking` | [`spawn`], [`spawn_local`], [`spawn_blocking`]: the same, plus context inheritance |
 //! | `tokio::task_local!` | [`ContextVar`]: inherited by spawned tasks, settable anywhere |
@@ -101,3 +103,5 @@ pub use error::Error;
 pub use runner::{Builder, Runner, run};
 pub use signal::interrupted;
 pub use task::{JoinHandle, spawn, spawn_blocking, spawn_local};
+
+pub use runner_macros::{main, test};

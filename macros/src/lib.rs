@@ -1,1 +1,184 @@
-//! placeholder
+//! `#[runner::main]` and `#[runner::test]`: drop-in replacements for
+//! `#[tokio::main]` and `#[tokio::test]` that run the body with
+//! [`runner`](https://docs.rs/runner)'s asyncio rules.
+//!
+//! Use them through the `runner` crate (`#[runner::main]`,
+//! `#[runner::test]`); this crate is an implementation detail.
+#![deny(missing_docs)]
+#![warn(rust_2018_idioms, unreachable_pub)]
+#![forbid(unsafe_code)]
+
+mod config;
+mod expand;
+
+use config::Kind;
+use proc_macro::TokenStream;
+
+/// Runs `async fn main` as the main task of a fresh runner: `asyncio.run(main())`.
+///
+/// Change `#[tokio::main]` to `#[runner::main]` and the program keeps
+/// working (`tokio::spawn`, `select!`, timers, I/O, `spawn_local`), now with
+/// one loop per thread, context variables, and Ctrl-C that cancels the main
+/// task (its `Drop` cleanup runs) and ends the process with exit status 130.
+///
+/// ```
+/// #[runner::main]
+/// async fn main() {
+///     let task = tokio::spawn(async { 6 * 7 });
+///     println!("{}", task.await.unwrap());
+/// }
+/// ```
+///
+/// # Return types
+///
+/// `()`, `Result<(), E>` with `E: Debug`, [`std::process::ExitCode`], and
+/// `impl Termination` keep the meaning they have on a plain `fn main`.
+///
+/// ```
+/// #[runner::main]
+/// async fn main() -> Result<(), std::num::ParseIntError> {
+///     let n: u32 = "42".parse()?;
+///     assert_eq!(n, 42);
+///     Ok(())
+/// }
+/// ```
+///
+/// # Arguments
+///
+/// | argument | default | meaning |
+/// |---|---|---|
+/// | `flavor = "current_thread"` / `"multi_thread"` | `"current_thread"` | the Tokio runtime under the loop (`"local"` is accepted as `"current_thread"`); the main task always runs on the main thread |
+/// | `worker_threads = 4` | Tokio's (one per core) | only with `flavor = "multi_thread"` |
+/// | `start_paused = true` | `false` | start with Tokio's clock paused (needs Tokio's `test-util` feature; `current_thread` only) |
+/// | `name = "svc"` | none | the runtime's name (Tokio's `Builder::name`) |
+/// | `crate = "path"` | `"::runner"` | where to find `runner` when it is renamed or re-exported |
+/// | `debug = true` | `RUNNER_DEBUG` | [debug mode](https://docs.rs/runner) |
+/// | `shutdown_timeout = "5s"` | `"300s"` | how long closing waits for blocking work |
+/// | `interrupt_grace = "2s"` | `"0s"` | how long the main task may finish on its own after Ctrl-C |
+/// | `handle_sigint = false` | `true` | leave Ctrl-C alone |
+/// | `handle_sigterm = true` | `false` | treat SIGTERM as Ctrl-C |
+///
+/// Unlike `#[tokio::main]`, whose default is `multi_thread`, the default
+/// flavour is `current_thread`: one loop on one thread, as `asyncio.run`.
+/// Code that relies on Tokio's worker pool (CPU-heavy `tokio::spawn`ed work
+/// running in parallel) keeps that with `flavor = "multi_thread"`.
+///
+/// Durations are strings: a number (decimals allowed) and one of the units
+/// `ns`, `us`, `ms`, `s`, `m`, `h` (`"250ms"`, `"1.5s"`, `"1m"`).
+///
+/// ```
+/// #[runner::main(flavor = "multi_thread", worker_threads = 2, shutdown_timeout = "5s")]
+/// async fn main() {
+///     let on_worker = tokio::spawn(async { tokio::runtime::worker_index() });
+///     assert!(on_worker.await.unwrap().is_some());
+/// }
+/// ```
+///
+/// # What it expands to
+///
+/// The body becomes a future that [`runner::__private::main`] runs with the
+/// given settings; it returns the body's value, exits with status 130 when
+/// Ctrl-C cancelled the main task, and panics on any other runner error
+/// (a runtime that could not be built, or a `main` called from inside a
+/// running loop).
+///
+/// ```no_run
+/// # use std::time::Duration;
+/// // #[runner::main(shutdown_timeout = "5s")]
+/// // async fn main() -> Result<(), std::io::Error> { Ok(()) }
+/// fn main() -> Result<(), std::io::Error> {
+///     let body = async { Ok(()) };
+///     return ::runner::__private::main(
+///         ::runner::__private::Args {
+///             shutdown_timeout: Some(Duration::from_nanos(5_000_000_000)),
+///             ..::runner::__private::Args::MAIN
+///         },
+///         body,
+///     );
+/// }
+/// ```
+///
+/// [`runner::__private::main`]: https://docs.rs/runner
+#[proc_macro_attribute]
+pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::entry(Kind::Main, args.into(), item.into()).into()
+}
+
+/// Runs an `async fn` test on a fresh runner: drop-in for `#[tokio::test]`,
+/// plus what Tokio's attribute never had.
+///
+/// ```
+/// #[runner::test]
+/// async fn sleeps() {
+///     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+/// }
+/// ```
+///
+/// Each test gets its own runner in [debug mode](https://docs.rs/runner),
+/// without Ctrl-C handling, on a thread of its own (named after the test).
+/// On top of `#[tokio::test]`:
+///
+/// - `timeout = "5s"` (or `"250ms"`, `"1m"`): a watchdog on the real clock
+///   fails the test with "test timed out after 5s" if the body has not
+///   finished by then, even when the body blocks its thread or Tokio's
+///   clock is paused. A body stuck at an await point is then cancelled there
+///   (its `Drop` cleanup runs, its runner closes); one that blocks its thread
+///   cannot be stopped safely, so its thread is left behind and dies with the
+///   test process. No timeout by default.
+/// - A runner task (spawned with `runner::spawn`, `spawn_local`, or
+///   `runner::task::Builder`) that panicked when nobody retrieved the panic
+///   (its `JoinHandle` was dropped or never awaited) fails the test after the
+///   body returns.
+/// - Runner tasks still pending when the body returns are cancelled (as at
+///   any close) and listed on stderr with their names and spawn sites. They
+///   do not fail the test: a server task that runs until the test ends is a
+///   common and correct pattern (see tokio issues 2699 and 4412).
+///
+/// # Arguments
+///
+/// `flavor`, `worker_threads`, `start_paused`, `name` and `crate` as for
+/// [`macro@main`] (and as `#[tokio::test]`), plus `timeout` and
+/// `shutdown_timeout`. `#[tokio::test]`'s default, a current-thread runtime,
+/// is kept.
+///
+/// ```
+/// #[runner::test(start_paused = true, timeout = "5s")]
+/// async fn an_hour_passes_at_once() {
+///     tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+/// }
+/// ```
+///
+/// It stacks with other attributes as `#[tokio::test]` does: it appends
+/// `#[test]` after the function's other attributes, and rejects a function
+/// that already has one.
+///
+/// # What it expands to
+///
+/// The body is boxed behind a function pointer, so the future is created on
+/// the watchdog's worker thread (it need not be `Send`) and every test shares
+/// one instantiation of the runner. A test whose body returns a value (a
+/// `Result`) returns the [`std::process::ExitCode`] the value reports
+/// (the value itself need not be `Send`): `Err(e)` prints `Error: {e:?}` and
+/// fails the test, as for a plain `#[test]`.
+///
+/// ```no_run
+/// # use std::time::Duration;
+/// // #[runner::test(timeout = "5s")]
+/// // async fn works() { assert!(true) }
+/// #[test]
+/// fn works() {
+///     // `TestBody<T>` is `fn() -> Pin<Box<dyn Future<Output = T>>>`.
+///     let body: ::runner::__private::TestBody<()> = || Box::pin(async { assert!(true) });
+///     let _: std::process::ExitCode = ::runner::__private::test(
+///         ::runner::__private::Args {
+///             timeout: Some(Duration::from_nanos(5_000_000_000)),
+///             ..::runner::__private::Args::TEST
+///         },
+///         body,
+///     );
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::entry(Kind::Test, args.into(), item.into()).into()
+}

@@ -1,0 +1,2 @@
+#[runner::main(debug)]
+async fn main() {}

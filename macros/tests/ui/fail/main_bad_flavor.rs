@@ -1,0 +1,2 @@
+#[runner::main(flavor = "threaded")]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[runner::main(multi_thread)]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[runner::main]
+fn main() {}

@@ -1,0 +1,2 @@
+#[runner::main(debug = true, debug = false)]
+async fn main() {}

@@ -1,0 +1,2 @@
+#[runner::main(flavor = "multi_thread", start_paused = true)]
+async fn main() {}

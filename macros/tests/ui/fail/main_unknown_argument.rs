@@ -1,0 +1,2 @@
+#[runner::main(worker_count = 4)]
+async fn main() {}

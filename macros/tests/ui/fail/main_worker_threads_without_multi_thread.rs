@@ -1,0 +1,2 @@
+#[runner::main(worker_threads = 4)]
+async fn main() {}

@@ -1,0 +1,4 @@
+#[runner::main]
+async fn main() -> Result<(), ()> {
+    Ok(1)
+}

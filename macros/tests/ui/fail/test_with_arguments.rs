@@ -1,0 +1,6 @@
+#[runner::test]
+async fn takes(x: u8) {
+    let _ = x;
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use std::process::ExitCode;
+
+#[runner::main]
+async fn main() -> ExitCode {
+    ExitCode::SUCCESS
+}

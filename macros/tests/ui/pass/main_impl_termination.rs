@@ -1,0 +1,4 @@
+#[runner::main]
+async fn main() -> impl std::process::Termination {
+    Ok::<(), String>(())
+}

@@ -1,0 +1,4 @@
+#[runner::main]
+async fn main() {
+    tokio::task::yield_now().await;
+}
