@@ -174,7 +174,12 @@ impl Args {
 /// exits with status 130, after the runner closed; any other error panics.
 #[track_caller]
 pub fn main<F: Future>(args: Args, body: F) -> F::Output {
-    match args.runner().run(body) {
+    let mut runner = args.runner();
+    let result = runner.run(body);
+    // Closed before a possible `exit`, which would skip it: leftover tasks
+    // are cancelled and their cleanup runs on Ctrl-C too.
+    runner.close();
+    match result {
         Ok(output) => output,
         Err(Error::Interrupted) => std::process::exit(130),
         Err(err) => panic!("#[runner::main]: {err}"),

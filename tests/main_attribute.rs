@@ -97,7 +97,7 @@ fn ctrl_c_cancels_main_runs_its_cleanup_and_exits_130() {
         .read_to_string(&mut stderr)
         .unwrap();
     assert_eq!(status.code(), Some(130), "{status:?}: {stderr}");
-    assert_eq!(rest, "cleaned up\n");
+    assert_eq!(rest, "cleaned up\nleftover cleaned up\n");
     assert_eq!(stderr, "", "exit 130 is quiet");
 }
 
