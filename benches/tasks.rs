@@ -6,10 +6,12 @@
 //! The runner side has one context variable set, so every spawn copies a
 //! non-empty context.
 
+use std::future::Future;
 use std::hint::black_box;
+use std::task::Poll;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
+use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
 use runner::{ContextVar, Runner};
 use tokio::task::LocalSet;
 
@@ -52,11 +54,28 @@ macro_rules! spawn_await {
     };
 }
 
+/// A task that yields `n` times with `tokio::task::yield_now` (asyncio's
+/// `await asyncio.sleep(0)`). Tokio defers such a wake-up to the driver, so
+/// every yield also costs a non-blocking poll of the I/O driver.
 async fn yields(n: usize) -> usize {
     for _ in 0..n {
         tokio::task::yield_now().await;
     }
     n
+}
+
+/// A task that returns `Pending` `n` times, waking itself each time: the
+/// scheduler re-polls it at once, so this measures the per-poll cost alone.
+fn self_wakes(n: usize) -> impl Future<Output = usize> {
+    let mut left = n;
+    std::future::poll_fn(move |cx| {
+        if left == 0 {
+            return Poll::Ready(n);
+        }
+        left -= 1;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
 }
 
 fn spawn_await(c: &mut Criterion) {
@@ -72,14 +91,11 @@ fn spawn_await(c: &mut Criterion) {
     });
     for debug in [false, true] {
         let suffix = if debug { "_debug" } else { "" };
-        group.bench_function(
-            BenchmarkId::new(format!("runner_spawn_local{suffix}"), ""),
-            |b| {
-                let mut runner = runner(debug);
-                b.iter(|| runner.run(spawn_await!(runner::spawn_local)).unwrap())
-            },
-        );
-        group.bench_function(BenchmarkId::new(format!("runner_spawn{suffix}"), ""), |b| {
+        group.bench_function(format!("runner_spawn_local{suffix}"), |b| {
+            let mut runner = runner(debug);
+            b.iter(|| runner.run(spawn_await!(runner::spawn_local)).unwrap())
+        });
+        group.bench_function(format!("runner_spawn{suffix}"), |b| {
             let mut runner = runner(debug);
             b.iter(|| runner.run(spawn_await!(runner::spawn)).unwrap())
         });
@@ -87,29 +103,37 @@ fn spawn_await(c: &mut Criterion) {
     group.finish();
 }
 
-fn poll_heavy(c: &mut Criterion) {
-    let mut group = c.benchmark_group("yield_100k");
-    group.sampling_mode(SamplingMode::Flat);
-    group.bench_function("tokio", |b| {
-        let (rt, local) = raw_loop();
-        b.iter(|| {
-            local.block_on(&rt, async {
-                tokio::task::spawn_local(yields(YIELDS)).await.unwrap()
-            })
-        })
-    });
-    for debug in [false, true] {
-        let name = if debug { "runner_debug" } else { "runner" };
-        group.bench_function(name, |b| {
-            let mut runner = runner(debug);
+/// One task polled `YIELDS` times, through `make`.
+macro_rules! poll_heavy {
+    ($c:expr, $group:literal, $make:expr) => {{
+        let mut group = $c.benchmark_group($group);
+        group.sampling_mode(SamplingMode::Flat);
+        group.bench_function("tokio", |b| {
+            let (rt, local) = raw_loop();
             b.iter(|| {
-                runner
-                    .run(async { runner::spawn_local(yields(YIELDS)).await.unwrap() })
-                    .unwrap()
+                local.block_on(&rt, async {
+                    tokio::task::spawn_local($make).await.unwrap()
+                })
             })
         });
-    }
-    group.finish();
+        for debug in [false, true] {
+            let name = if debug { "runner_debug" } else { "runner" };
+            group.bench_function(name, |b| {
+                let mut runner = runner(debug);
+                b.iter(|| {
+                    runner
+                        .run(async { runner::spawn_local($make).await.unwrap() })
+                        .unwrap()
+                })
+            });
+        }
+        group.finish();
+    }};
+}
+
+fn poll_heavy(c: &mut Criterion) {
+    poll_heavy!(c, "yield_100k", yields(YIELDS));
+    poll_heavy!(c, "self_wake_100k", self_wakes(YIELDS));
 }
 
 criterion_group! {
