@@ -12,7 +12,9 @@
 //! The current context lives in a thread-local while it is entered, so `get`
 //! and `set` never lock. A [`Context`] handle that is not entered keeps its
 //! mapping behind a mutex that is only taken when the context is entered,
-//! left, or read from outside.
+//! left, or read from outside. That shared state is made only when a
+//! context gets a second handle or is entered, so `copy_context` itself is
+//! one reference count and no allocation.
 #![forbid(unsafe_code)]
 
 use std::any::Any;
@@ -23,7 +25,7 @@ use std::marker::PhantomData;
 use std::mem;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Poll;
 
 type Value = Arc<dyn Any + Send + Sync>;
@@ -520,9 +522,14 @@ impl std::error::Error for ContextError {}
 /// assert_eq!(ctx.get(&V), Some(1));
 /// assert_eq!(ctx.run(|| V.get()), Some(1));
 /// ```
-#[derive(Clone)]
 pub struct Context {
-    inner: Arc<Inner>,
+    /// What every handle of this context shares, made on first need (a
+    /// `clone`, entering it): until then this handle is the only one, no one
+    /// can change the mapping, and a copy costs one reference count.
+    shared: OnceLock<Arc<Inner>>,
+    /// The mapping until `shared` is made, which moves it there (`None`
+    /// from then on).
+    unshared: Mutex<Option<Vars>>,
 }
 
 struct Inner {
@@ -550,12 +557,21 @@ impl Context {
 
     fn from_vars(vars: Vars) -> Self {
         Context {
-            inner: Arc::new(Inner {
+            shared: OnceLock::new(),
+            unshared: Mutex::new(Some(vars)),
+        }
+    }
+
+    /// The state all handles share, made now if this is the first need.
+    fn inner(&self) -> &Arc<Inner> {
+        self.shared.get_or_init(|| {
+            let vars = lock(&self.unshared).take().unwrap_or_default();
+            Arc::new(Inner {
                 id: next_context_id(),
                 entered: AtomicBool::new(false),
                 vars: Mutex::new(vars),
-            }),
-        }
+            })
+        })
     }
 
     /// Returns an independent copy of this context (O(1)).
@@ -577,23 +593,22 @@ impl Context {
     /// A snapshot of the mapping: live from the thread-local if this context
     /// is the one entered on this thread.
     fn vars(&self) -> Vars {
-        let id = self.inner.id;
+        if self.shared.get().is_none() {
+            if let Some(vars) = &*lock(&self.unshared) {
+                return vars.clone();
+            }
+            // Moved to `shared` meanwhile: read it there.
+        }
+        let inner = self.inner();
+        let id = inner.id;
         let live = CURRENT.try_with(|cur| {
             let cur = cur.borrow();
             (cur.id == id).then(|| cur.vars.clone())
         });
         match live {
             Ok(Some(vars)) => vars,
-            _ => self.lock().clone(),
+            _ => lock(&inner.vars).clone(),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Vars> {
-        // Nothing panics while the lock is held, so poison carries no meaning.
-        self.inner
-            .vars
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs `f` with this context as the current one, then restores the
@@ -625,7 +640,8 @@ impl Context {
     }
 
     fn enter(&self) -> Entered<'_> {
-        if self.inner.entered.swap(true, Ordering::Acquire) {
+        let inner = &**self.inner();
+        if inner.entered.swap(true, Ordering::Acquire) {
             panic!(
                 "cannot enter context: it is already entered (a Context can be run by \
                  one caller at a time; use `Context::copy` for a second one)"
@@ -633,13 +649,10 @@ impl Context {
         }
         // The mutex keeps a snapshot, so a reader on another thread sees the
         // values as of entering rather than an empty mapping.
-        let vars = self.lock().clone();
-        let entered = Current {
-            id: self.inner.id,
-            vars,
-        };
+        let vars = lock(&inner.vars).clone();
+        let entered = Current { id: inner.id, vars };
         let prev = CURRENT.with_borrow_mut(|cur| mem::replace(cur, entered));
-        Entered { ctx: self, prev }
+        Entered { inner, prev }
     }
 
     /// Returns `var`'s value in this context, or `None` if it has none.
@@ -738,6 +751,17 @@ impl Context {
     }
 }
 
+impl Clone for Context {
+    /// Another handle to the same context (not a copy: see
+    /// [`copy`](Self::copy)).
+    fn clone(&self) -> Self {
+        Context {
+            shared: OnceLock::from(self.inner().clone()),
+            unshared: Mutex::new(None),
+        }
+    }
+}
+
 impl Default for Context {
     fn default() -> Self {
         Context::new()
@@ -748,14 +772,20 @@ impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
             .field("vars", &self.var_names())
-            .field("entered", &self.inner.entered.load(Ordering::Relaxed))
+            .field(
+                "entered",
+                &self
+                    .shared
+                    .get()
+                    .is_some_and(|inner| inner.entered.load(Ordering::Relaxed)),
+            )
             .finish()
     }
 }
 
 /// Leaves an entered [`Context`] when dropped.
 struct Entered<'a> {
-    ctx: &'a Context,
+    inner: &'a Inner,
     prev: Current,
 }
 
@@ -763,8 +793,8 @@ impl Drop for Entered<'_> {
     fn drop(&mut self) {
         let prev = mem::take(&mut self.prev);
         let cur = CURRENT.with_borrow_mut(|cur| mem::replace(cur, prev));
-        let snapshot = mem::replace(&mut *self.ctx.lock(), cur.vars);
-        self.ctx.inner.entered.store(false, Ordering::Release);
+        let snapshot = mem::replace(&mut *lock(&self.inner.vars), cur.vars);
+        self.inner.entered.store(false, Ordering::Release);
         // Dropped outside the lock: it may hold the last reference to values.
         drop(snapshot);
     }
@@ -784,6 +814,12 @@ impl Drop for Entered<'_> {
 /// ```
 pub fn copy_context() -> Context {
     Context::from_vars(current_vars())
+}
+
+/// Nothing panics while one of these locks is held, so poison carries no
+/// meaning.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 fn current_vars() -> Vars {
@@ -888,6 +924,42 @@ mod tests {
             B.set("x".into());
             assert_eq!(B.get().as_deref(), Some("x"));
             assert_eq!(A.get(), None);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn clones_share_one_context_whichever_handle_made_it_shared() {
+        std::thread::spawn(|| {
+            A.set(1);
+            let original = copy_context();
+            let copy = original.copy();
+            let handle = original.clone();
+            handle.run(|| A.set(2));
+            assert_eq!(original.get(&A), Some(2));
+            assert_eq!(copy.get(&A), Some(1), "a copy is independent");
+            original.run(|| assert_eq!(A.get(), Some(2)));
+            assert_eq!(copy.clone().get(&A), Some(1));
+            assert_eq!(A.get(), Some(1));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn an_unshared_context_made_shared_on_another_thread_keeps_its_mapping() {
+        std::thread::spawn(|| {
+            A.set(5);
+            let ctx = copy_context();
+            let handles: Vec<Context> = std::thread::scope(|s| {
+                let workers: Vec<_> = (0..4).map(|_| s.spawn(|| ctx.clone())).collect();
+                assert_eq!(ctx.get(&A), Some(5));
+                workers.into_iter().map(|w| w.join().unwrap()).collect()
+            });
+            handles[0].run(|| A.set(6));
+            assert!(handles.iter().all(|h| h.get(&A) == Some(6)));
+            assert_eq!(ctx.get(&A), Some(6));
         })
         .join()
         .unwrap();
