@@ -60,20 +60,34 @@ impl Vars {
     fn replace(&mut self, id: u64, name: &'static str, value: Option<Value>) -> Garbage {
         let mut garbage = Garbage::default();
         let arc = self.0.get_or_insert_with(Default::default);
-        if Arc::get_mut(arc).is_none() {
-            let copy = Arc::new(Vec::clone(arc));
-            garbage.vars = Some(mem::replace(arc, copy));
-        }
-        let entries = Arc::get_mut(arc).expect("the mapping was just made unique");
-        match (entries.binary_search_by_key(&id, |e| e.id), value) {
-            (Ok(i), Some(value)) => {
-                garbage.value = Some(mem::replace(&mut entries[i].value, value))
+        // One uniqueness check (an atomic compare-exchange) on the usual path.
+        match Arc::get_mut(arc) {
+            Some(entries) => garbage.value = edit(entries, id, name, value),
+            None => {
+                let mut copy = Vec::clone(arc);
+                garbage.value = edit(&mut copy, id, name, value);
+                garbage.vars = Some(mem::replace(arc, Arc::new(copy)));
             }
-            (Ok(i), None) => garbage.value = Some(entries.remove(i).value),
-            (Err(i), Some(value)) => entries.insert(i, Entry { id, name, value }),
-            (Err(_), None) => {}
         }
         garbage
+    }
+}
+
+/// Sets or removes `id`'s value in `entries`; returns the value taken out.
+fn edit(
+    entries: &mut Vec<Entry>,
+    id: u64,
+    name: &'static str,
+    value: Option<Value>,
+) -> Option<Value> {
+    match (entries.binary_search_by_key(&id, |e| e.id), value) {
+        (Ok(i), Some(value)) => Some(mem::replace(&mut entries[i].value, value)),
+        (Ok(i), None) => Some(entries.remove(i).value),
+        (Err(i), Some(value)) => {
+            entries.insert(i, Entry { id, name, value });
+            None
+        }
+        (Err(_), None) => None,
     }
 }
 
