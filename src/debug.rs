@@ -10,8 +10,8 @@
 //! registers nothing: the switch is an `Option` checked once per poll.
 #![forbid(unsafe_code)]
 
-use std::panic::Location;
 use std::mem;
+use std::panic::Location;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
