@@ -765,6 +765,14 @@ impl Context {
     }
 }
 
+impl Context {
+    /// [`scope`](Self::scope) through a borrowed handle: how a runner runs
+    /// its main task in its own context without cloning the handle per run.
+    pub(crate) fn scope_ref<F: Future>(&self, future: F) -> ScopeRef<'_, F> {
+        ScopeRef { ctx: self, future }
+    }
+}
+
 impl Clone for Context {
     /// Another handle to the same context (not a copy: see
     /// [`copy`](Self::copy)).
@@ -853,6 +861,25 @@ pin_project_lite::pin_project! {
 }
 
 impl<F: Future> Future for Scope<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _entered = this.ctx.enter();
+        this.future.poll(cx)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future that runs in a borrowed [`Context`]; see `Context::scope_ref`.
+    pub(crate) struct ScopeRef<'a, F> {
+        ctx: &'a Context,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for ScopeRef<'_, F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
