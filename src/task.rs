@@ -600,7 +600,7 @@ impl<'a> Builder<'a> {
         Builder { name: Some(name) }
     }
 
-    /// Spawns a `Send` task like [`spawn`](crate::spawn).
+    /// Spawns a `Send` task like [`spawn`].
     ///
     /// # Errors
     ///
@@ -631,7 +631,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Spawns a task onto the current `LocalSet` like
-    /// [`spawn_local`](crate::spawn_local).
+    /// [`spawn_local`].
     ///
     /// # Errors
     ///
@@ -660,7 +660,7 @@ impl<'a> Builder<'a> {
         Ok(spawn_local_inner(self.name, Location::caller(), future))
     }
 
-    /// Runs a blocking closure like [`spawn_blocking`](crate::spawn_blocking).
+    /// Runs a blocking closure like [`spawn_blocking`].
     ///
     /// # Errors
     ///
