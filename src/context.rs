@@ -24,7 +24,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::mem;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Poll;
 
@@ -46,12 +46,21 @@ impl Vars {
         self.0.as_deref().map_or(&[], Vec::as_slice)
     }
 
-    fn find(&self, id: u64) -> Option<&Value> {
+    /// `id`'s value. `hint` is where the variable was found last time (in
+    /// this mapping or another): checked first, so a lookup is O(1) while
+    /// the variable keeps its place, and updated after a search. A wrong
+    /// hint costs one comparison; it is never trusted without checking.
+    fn find(&self, id: u64, hint: &AtomicU32) -> Option<&Value> {
         let entries = self.entries();
-        entries
-            .binary_search_by_key(&id, |e| e.id)
-            .ok()
-            .map(|i| &entries[i].value)
+        let guess = hint.load(Ordering::Relaxed) as usize;
+        if let Some(entry) = entries.get(guess).filter(|e| e.id == id) {
+            return Some(&entry.value);
+        }
+        let i = entries.binary_search_by_key(&id, |e| e.id).ok()?;
+        if let Ok(i) = u32::try_from(i) {
+            hint.store(i, Ordering::Relaxed);
+        }
+        Some(&entries[i].value)
     }
 
     /// Sets (or, with `None`, removes) `id`'s value. Returns what the caller
@@ -172,6 +181,8 @@ pub struct ContextVar<T: 'static> {
     name: &'static str,
     /// Identity, assigned on first use (0 until then) so `new` can be const.
     id: AtomicU64,
+    /// Where the variable was last found in a mapping: a lookup hint.
+    hint: AtomicU32,
     /// What `get` returns when the current context holds no value.
     default: Option<T>,
 }
@@ -190,6 +201,7 @@ impl<T: 'static> ContextVar<T> {
         ContextVar {
             name,
             id: AtomicU64::new(0),
+            hint: AtomicU32::new(0),
             default: None,
         }
     }
@@ -207,6 +219,7 @@ impl<T: 'static> ContextVar<T> {
         ContextVar {
             name,
             id: AtomicU64::new(0),
+            hint: AtomicU32::new(0),
             default: Some(default),
         }
     }
@@ -257,7 +270,9 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
         let found = CURRENT
             .try_with(|cur| {
                 let cur = cur.borrow();
-                cur.vars.find(id).map(|v| downcast::<T>(v).clone())
+                cur.vars
+                    .find(id, &self.hint)
+                    .map(|v| downcast::<T>(v).clone())
             })
             .ok()
             .flatten();
@@ -682,7 +697,9 @@ impl Context {
     /// assert_eq!(ctx.get(&V), None);
     /// ```
     pub fn get<T: Clone + Send + Sync + 'static>(&self, var: &ContextVar<T>) -> Option<T> {
-        self.vars().find(var.id()).map(|v| downcast::<T>(v).clone())
+        self.vars()
+            .find(var.id(), &var.hint)
+            .map(|v| downcast::<T>(v).clone())
     }
 
     /// Whether `var` has a value in this context.
@@ -696,7 +713,7 @@ impl Context {
     /// assert!(ctx.contains(&V));
     /// ```
     pub fn contains<T: 'static>(&self, var: &ContextVar<T>) -> bool {
-        self.vars().find(var.id()).is_some()
+        self.vars().find(var.id(), &var.hint).is_some()
     }
 
     /// How many variables have a value in this context.
@@ -955,7 +972,31 @@ mod tests {
             "a unique mapping is changed in place"
         );
         assert!(garbage.value.is_some());
-        assert!(vars.find(1).is_none());
+        assert!(vars.find(1, &AtomicU32::new(0)).is_none());
+    }
+
+    #[test]
+    fn a_stale_hint_is_checked_and_replaced() {
+        let mut vars = Vars::default();
+        for id in [2, 4, 6] {
+            let _ = vars.replace(id, "v", Some(Arc::new(id as u32)));
+        }
+        let hint = AtomicU32::new(0);
+        let value = |v: Option<&Value>| v.map(|v| *downcast::<u32>(v));
+        assert_eq!(value(vars.find(6, &hint)), Some(6));
+        assert_eq!(hint.load(Ordering::Relaxed), 2);
+        assert_eq!(
+            value(vars.find(4, &hint)),
+            Some(4),
+            "a wrong hint is not trusted"
+        );
+        assert_eq!(value(vars.find(5, &hint)), None);
+        hint.store(99, Ordering::Relaxed);
+        assert_eq!(
+            value(vars.find(2, &hint)),
+            Some(2),
+            "an out-of-range hint is ignored"
+        );
     }
 
     #[test]
