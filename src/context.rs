@@ -12,7 +12,9 @@
 //! The current context lives in a thread-local while it is entered, so `get`
 //! and `set` never lock. A [`Context`] handle that is not entered keeps its
 //! mapping behind a mutex that is only taken when the context is entered,
-//! left, or read from outside.
+//! left, or read from outside. That shared state is made only when a
+//! context gets a second handle or is entered, so `copy_context` itself is
+//! one reference count and no allocation.
 #![forbid(unsafe_code)]
 
 use std::any::Any;
@@ -22,8 +24,8 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::mem;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::Poll;
 
 type Value = Arc<dyn Any + Send + Sync>;
@@ -44,12 +46,21 @@ impl Vars {
         self.0.as_deref().map_or(&[], Vec::as_slice)
     }
 
-    fn find(&self, id: u64) -> Option<&Value> {
+    /// `id`'s value. `hint` is where the variable was found last time (in
+    /// this mapping or another): checked first, so a lookup is O(1) while
+    /// the variable keeps its place, and updated after a search. A wrong
+    /// hint costs one comparison; it is never trusted without checking.
+    fn find(&self, id: u64, hint: &AtomicU32) -> Option<&Value> {
         let entries = self.entries();
-        entries
-            .binary_search_by_key(&id, |e| e.id)
-            .ok()
-            .map(|i| &entries[i].value)
+        let guess = hint.load(Ordering::Relaxed) as usize;
+        if let Some(entry) = entries.get(guess).filter(|e| e.id == id) {
+            return Some(&entry.value);
+        }
+        let i = entries.binary_search_by_key(&id, |e| e.id).ok()?;
+        if let Ok(i) = u32::try_from(i) {
+            hint.store(i, Ordering::Relaxed);
+        }
+        Some(&entries[i].value)
     }
 
     /// Sets (or, with `None`, removes) `id`'s value. Returns what the caller
@@ -58,20 +69,34 @@ impl Vars {
     fn replace(&mut self, id: u64, name: &'static str, value: Option<Value>) -> Garbage {
         let mut garbage = Garbage::default();
         let arc = self.0.get_or_insert_with(Default::default);
-        if Arc::get_mut(arc).is_none() {
-            let copy = Arc::new(Vec::clone(arc));
-            garbage.vars = Some(mem::replace(arc, copy));
-        }
-        let entries = Arc::get_mut(arc).expect("the mapping was just made unique");
-        match (entries.binary_search_by_key(&id, |e| e.id), value) {
-            (Ok(i), Some(value)) => {
-                garbage.value = Some(mem::replace(&mut entries[i].value, value))
+        // One uniqueness check (an atomic compare-exchange) on the usual path.
+        match Arc::get_mut(arc) {
+            Some(entries) => garbage.value = edit(entries, id, name, value),
+            None => {
+                let mut copy = Vec::clone(arc);
+                garbage.value = edit(&mut copy, id, name, value);
+                garbage.vars = Some(mem::replace(arc, Arc::new(copy)));
             }
-            (Ok(i), None) => garbage.value = Some(entries.remove(i).value),
-            (Err(i), Some(value)) => entries.insert(i, Entry { id, name, value }),
-            (Err(_), None) => {}
         }
         garbage
+    }
+}
+
+/// Sets or removes `id`'s value in `entries`; returns the value taken out.
+fn edit(
+    entries: &mut Vec<Entry>,
+    id: u64,
+    name: &'static str,
+    value: Option<Value>,
+) -> Option<Value> {
+    match (entries.binary_search_by_key(&id, |e| e.id), value) {
+        (Ok(i), Some(value)) => Some(mem::replace(&mut entries[i].value, value)),
+        (Ok(i), None) => Some(entries.remove(i).value),
+        (Err(i), Some(value)) => {
+            entries.insert(i, Entry { id, name, value });
+            None
+        }
+        (Err(_), None) => None,
     }
 }
 
@@ -156,6 +181,8 @@ pub struct ContextVar<T: 'static> {
     name: &'static str,
     /// Identity, assigned on first use (0 until then) so `new` can be const.
     id: AtomicU64,
+    /// Where the variable was last found in a mapping: a lookup hint.
+    hint: AtomicU32,
     /// What `get` returns when the current context holds no value.
     default: Option<T>,
 }
@@ -174,6 +201,7 @@ impl<T: 'static> ContextVar<T> {
         ContextVar {
             name,
             id: AtomicU64::new(0),
+            hint: AtomicU32::new(0),
             default: None,
         }
     }
@@ -191,6 +219,7 @@ impl<T: 'static> ContextVar<T> {
         ContextVar {
             name,
             id: AtomicU64::new(0),
+            hint: AtomicU32::new(0),
             default: Some(default),
         }
     }
@@ -241,7 +270,9 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
         let found = CURRENT
             .try_with(|cur| {
                 let cur = cur.borrow();
-                cur.vars.find(id).map(|v| downcast::<T>(v).clone())
+                cur.vars
+                    .find(id, &self.hint)
+                    .map(|v| downcast::<T>(v).clone())
             })
             .ok()
             .flatten();
@@ -520,9 +551,14 @@ impl std::error::Error for ContextError {}
 /// assert_eq!(ctx.get(&V), Some(1));
 /// assert_eq!(ctx.run(|| V.get()), Some(1));
 /// ```
-#[derive(Clone)]
 pub struct Context {
-    inner: Arc<Inner>,
+    /// What every handle of this context shares, made on first need (a
+    /// `clone`, entering it): until then this handle is the only one, no one
+    /// can change the mapping, and a copy costs one reference count.
+    shared: OnceLock<Arc<Inner>>,
+    /// The mapping until `shared` is made, which moves it there (`None`
+    /// from then on).
+    unshared: Mutex<Option<Vars>>,
 }
 
 struct Inner {
@@ -550,12 +586,21 @@ impl Context {
 
     fn from_vars(vars: Vars) -> Self {
         Context {
-            inner: Arc::new(Inner {
+            shared: OnceLock::new(),
+            unshared: Mutex::new(Some(vars)),
+        }
+    }
+
+    /// The state all handles share, made now if this is the first need.
+    fn inner(&self) -> &Arc<Inner> {
+        self.shared.get_or_init(|| {
+            let vars = lock(&self.unshared).take().unwrap_or_default();
+            Arc::new(Inner {
                 id: next_context_id(),
                 entered: AtomicBool::new(false),
                 vars: Mutex::new(vars),
-            }),
-        }
+            })
+        })
     }
 
     /// Returns an independent copy of this context (O(1)).
@@ -577,23 +622,22 @@ impl Context {
     /// A snapshot of the mapping: live from the thread-local if this context
     /// is the one entered on this thread.
     fn vars(&self) -> Vars {
-        let id = self.inner.id;
+        if self.shared.get().is_none() {
+            if let Some(vars) = &*lock(&self.unshared) {
+                return vars.clone();
+            }
+            // Moved to `shared` meanwhile: read it there.
+        }
+        let inner = self.inner();
+        let id = inner.id;
         let live = CURRENT.try_with(|cur| {
             let cur = cur.borrow();
             (cur.id == id).then(|| cur.vars.clone())
         });
         match live {
             Ok(Some(vars)) => vars,
-            _ => self.lock().clone(),
+            _ => lock(&inner.vars).clone(),
         }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Vars> {
-        // Nothing panics while the lock is held, so poison carries no meaning.
-        self.inner
-            .vars
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Runs `f` with this context as the current one, then restores the
@@ -625,7 +669,8 @@ impl Context {
     }
 
     fn enter(&self) -> Entered<'_> {
-        if self.inner.entered.swap(true, Ordering::Acquire) {
+        let inner = &**self.inner();
+        if inner.entered.swap(true, Ordering::Acquire) {
             panic!(
                 "cannot enter context: it is already entered (a Context can be run by \
                  one caller at a time; use `Context::copy` for a second one)"
@@ -633,13 +678,10 @@ impl Context {
         }
         // The mutex keeps a snapshot, so a reader on another thread sees the
         // values as of entering rather than an empty mapping.
-        let vars = self.lock().clone();
-        let entered = Current {
-            id: self.inner.id,
-            vars,
-        };
+        let vars = lock(&inner.vars).clone();
+        let entered = Current { id: inner.id, vars };
         let prev = CURRENT.with_borrow_mut(|cur| mem::replace(cur, entered));
-        Entered { ctx: self, prev }
+        Entered { inner, prev }
     }
 
     /// Returns `var`'s value in this context, or `None` if it has none.
@@ -655,7 +697,9 @@ impl Context {
     /// assert_eq!(ctx.get(&V), None);
     /// ```
     pub fn get<T: Clone + Send + Sync + 'static>(&self, var: &ContextVar<T>) -> Option<T> {
-        self.vars().find(var.id()).map(|v| downcast::<T>(v).clone())
+        self.vars()
+            .find(var.id(), &var.hint)
+            .map(|v| downcast::<T>(v).clone())
     }
 
     /// Whether `var` has a value in this context.
@@ -669,7 +713,7 @@ impl Context {
     /// assert!(ctx.contains(&V));
     /// ```
     pub fn contains<T: 'static>(&self, var: &ContextVar<T>) -> bool {
-        self.vars().find(var.id()).is_some()
+        self.vars().find(var.id(), &var.hint).is_some()
     }
 
     /// How many variables have a value in this context.
@@ -738,6 +782,25 @@ impl Context {
     }
 }
 
+impl Context {
+    /// [`scope`](Self::scope) through a borrowed handle: how a runner runs
+    /// its main task in its own context without cloning the handle per run.
+    pub(crate) fn scope_ref<F: Future>(&self, future: F) -> ScopeRef<'_, F> {
+        ScopeRef { ctx: self, future }
+    }
+}
+
+impl Clone for Context {
+    /// Another handle to the same context (not a copy: see
+    /// [`copy`](Self::copy)).
+    fn clone(&self) -> Self {
+        Context {
+            shared: OnceLock::from(self.inner().clone()),
+            unshared: Mutex::new(None),
+        }
+    }
+}
+
 impl Default for Context {
     fn default() -> Self {
         Context::new()
@@ -748,14 +811,20 @@ impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
             .field("vars", &self.var_names())
-            .field("entered", &self.inner.entered.load(Ordering::Relaxed))
+            .field(
+                "entered",
+                &self
+                    .shared
+                    .get()
+                    .is_some_and(|inner| inner.entered.load(Ordering::Relaxed)),
+            )
             .finish()
     }
 }
 
 /// Leaves an entered [`Context`] when dropped.
 struct Entered<'a> {
-    ctx: &'a Context,
+    inner: &'a Inner,
     prev: Current,
 }
 
@@ -763,8 +832,8 @@ impl Drop for Entered<'_> {
     fn drop(&mut self) {
         let prev = mem::take(&mut self.prev);
         let cur = CURRENT.with_borrow_mut(|cur| mem::replace(cur, prev));
-        let snapshot = mem::replace(&mut *self.ctx.lock(), cur.vars);
-        self.ctx.inner.entered.store(false, Ordering::Release);
+        let snapshot = mem::replace(&mut *lock(&self.inner.vars), cur.vars);
+        self.inner.entered.store(false, Ordering::Release);
         // Dropped outside the lock: it may hold the last reference to values.
         drop(snapshot);
     }
@@ -786,6 +855,12 @@ pub fn copy_context() -> Context {
     Context::from_vars(current_vars())
 }
 
+/// Nothing panics while one of these locks is held, so poison carries no
+/// meaning.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 fn current_vars() -> Vars {
     CURRENT
         .try_with(|cur| cur.borrow().vars.clone())
@@ -803,6 +878,25 @@ pin_project_lite::pin_project! {
 }
 
 impl<F: Future> Future for Scope<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _entered = this.ctx.enter();
+        this.future.poll(cx)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future that runs in a borrowed [`Context`]; see `Context::scope_ref`.
+    pub(crate) struct ScopeRef<'a, F> {
+        ctx: &'a Context,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for ScopeRef<'_, F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
@@ -878,7 +972,31 @@ mod tests {
             "a unique mapping is changed in place"
         );
         assert!(garbage.value.is_some());
-        assert!(vars.find(1).is_none());
+        assert!(vars.find(1, &AtomicU32::new(0)).is_none());
+    }
+
+    #[test]
+    fn a_stale_hint_is_checked_and_replaced() {
+        let mut vars = Vars::default();
+        for id in [2, 4, 6] {
+            let _ = vars.replace(id, "v", Some(Arc::new(id as u32)));
+        }
+        let hint = AtomicU32::new(0);
+        let value = |v: Option<&Value>| v.map(|v| *downcast::<u32>(v));
+        assert_eq!(value(vars.find(6, &hint)), Some(6));
+        assert_eq!(hint.load(Ordering::Relaxed), 2);
+        assert_eq!(
+            value(vars.find(4, &hint)),
+            Some(4),
+            "a wrong hint is not trusted"
+        );
+        assert_eq!(value(vars.find(5, &hint)), None);
+        hint.store(99, Ordering::Relaxed);
+        assert_eq!(
+            value(vars.find(2, &hint)),
+            Some(2),
+            "an out-of-range hint is ignored"
+        );
     }
 
     #[test]
@@ -888,6 +1006,42 @@ mod tests {
             B.set("x".into());
             assert_eq!(B.get().as_deref(), Some("x"));
             assert_eq!(A.get(), None);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn clones_share_one_context_whichever_handle_made_it_shared() {
+        std::thread::spawn(|| {
+            A.set(1);
+            let original = copy_context();
+            let copy = original.copy();
+            let handle = original.clone();
+            handle.run(|| A.set(2));
+            assert_eq!(original.get(&A), Some(2));
+            assert_eq!(copy.get(&A), Some(1), "a copy is independent");
+            original.run(|| assert_eq!(A.get(), Some(2)));
+            assert_eq!(copy.clone().get(&A), Some(1));
+            assert_eq!(A.get(), Some(1));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn an_unshared_context_made_shared_on_another_thread_keeps_its_mapping() {
+        std::thread::spawn(|| {
+            A.set(5);
+            let ctx = copy_context();
+            let handles: Vec<Context> = std::thread::scope(|s| {
+                let workers: Vec<_> = (0..4).map(|_| s.spawn(|| ctx.clone())).collect();
+                assert_eq!(ctx.get(&A), Some(5));
+                workers.into_iter().map(|w| w.join().unwrap()).collect()
+            });
+            handles[0].run(|| A.set(6));
+            assert!(handles.iter().all(|h| h.get(&A) == Some(6)));
+            assert_eq!(ctx.get(&A), Some(6));
         })
         .join()
         .unwrap();

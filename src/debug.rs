@@ -10,9 +10,8 @@
 //! registers nothing: the switch is an `Option` checked once per poll.
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
+use std::mem;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -138,10 +137,8 @@ pub(crate) fn misuse(what: &str, location: &Location<'_>) {
 /// The runner tasks not finished yet, for the report at close.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    /// Source of registration keys.
-    next: AtomicU64,
-    /// Live tasks by key.
-    tasks: Arc<Mutex<HashMap<u64, Arc<TaskMeta>>>>,
+    /// Live tasks.
+    tasks: Arc<Mutex<Slab>>,
     /// `name at file:line:col` of each task reported pending at close.
     left_pending: Mutex<Vec<String>>,
 }
@@ -149,15 +146,14 @@ pub(crate) struct Registry {
 impl Registry {
     /// Records a task until the returned registration is dropped.
     pub(crate) fn register(&self, meta: &Arc<TaskMeta>) -> Registration {
-        let key = self.next.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(key, meta.clone());
+        let key = self.lock().insert(meta.clone());
         Registration {
             key,
             tasks: self.tasks.clone(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<TaskMeta>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slab> {
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -165,12 +161,12 @@ impl Registry {
     /// except those whose abort was already asked for: tokio drops an
     /// aborted task only when its scheduler next gets to it.
     pub(crate) fn report_leftovers(&self) {
-        let mut pending: Vec<Arc<TaskMeta>> = self
-            .lock()
-            .values()
-            .filter(|meta| !meta.abort_requested())
-            .cloned()
-            .collect();
+        let mut pending: Vec<Arc<TaskMeta>> = {
+            let tasks = self.lock();
+            let mut pending = Vec::with_capacity(tasks.len());
+            pending.extend(tasks.live().filter(|meta| !meta.abort_requested()).cloned());
+            pending
+        };
         if pending.is_empty() {
             return;
         }
@@ -218,8 +214,10 @@ impl Registry {
 /// cancelled).
 #[derive(Debug)]
 pub(crate) struct Registration {
-    key: u64,
-    tasks: Arc<Mutex<HashMap<u64, Arc<TaskMeta>>>>,
+    /// The task's slot.
+    key: usize,
+    /// The registry's tasks.
+    tasks: Arc<Mutex<Slab>>,
 }
 
 impl Drop for Registration {
@@ -228,8 +226,69 @@ impl Drop for Registration {
             .tasks
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.key);
+            .remove(self.key);
+        // Dropped outside the lock.
         drop(removed);
+    }
+}
+
+/// The live tasks, each in a slot of a vector whose free slots form a
+/// list: registering and leaving are O(1) with no hashing, which keeps
+/// debug mode's cost per spawn low.
+#[derive(Debug, Default)]
+struct Slab {
+    /// Every slot ever used.
+    slots: Vec<Slot>,
+    /// The first free slot; `slots.len()` when none is free.
+    next_free: usize,
+    /// How many slots hold a task.
+    len: usize,
+}
+
+#[derive(Debug)]
+enum Slot {
+    /// A live task.
+    Occupied(Arc<TaskMeta>),
+    /// Free; holds the next free slot.
+    Vacant(usize),
+}
+
+impl Slab {
+    fn insert(&mut self, meta: Arc<TaskMeta>) -> usize {
+        let key = self.next_free;
+        if key == self.slots.len() {
+            self.slots.push(Slot::Occupied(meta));
+            self.next_free = key + 1;
+        } else if let Slot::Vacant(next) = mem::replace(&mut self.slots[key], Slot::Occupied(meta))
+        {
+            self.next_free = next;
+        }
+        self.len += 1;
+        key
+    }
+
+    fn remove(&mut self, key: usize) -> Option<Arc<TaskMeta>> {
+        let slot = self.slots.get_mut(key)?;
+        if let Slot::Vacant(_) = slot {
+            return None;
+        }
+        let Slot::Occupied(meta) = mem::replace(slot, Slot::Vacant(self.next_free)) else {
+            unreachable!("checked above");
+        };
+        self.next_free = key;
+        self.len -= 1;
+        Some(meta)
+    }
+
+    fn live(&self) -> impl Iterator<Item = &Arc<TaskMeta>> {
+        self.slots.iter().filter_map(|slot| match slot {
+            Slot::Occupied(meta) => Some(meta),
+            Slot::Vacant(_) => None,
+        })
+    }
+
+    fn len(&self) -> usize {
+        self.len
     }
 }
 
@@ -256,7 +315,11 @@ mod tests {
         assert_eq!(registry.lock().len(), 2);
         drop(a);
         assert_eq!(registry.lock().len(), 1);
+        let c = registry.register(&meta);
+        assert_eq!(registry.lock().live().count(), 2);
         drop(b);
-        assert!(registry.lock().is_empty());
+        drop(c);
+        assert_eq!(registry.lock().len(), 0);
+        assert_eq!(registry.lock().live().count(), 0);
     }
 }

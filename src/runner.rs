@@ -129,6 +129,9 @@ struct Loop {
     context: Context,
     /// What the runner's tasks carry.
     shared: Arc<LoopShared>,
+    /// The main task's name and spawn site (the site is set by each `run`),
+    /// made once rather than per run.
+    main: Box<TaskMeta>,
 }
 
 /// The builder's settings.
@@ -221,13 +224,13 @@ impl Runner {
     /// ```
     #[track_caller]
     pub fn run_in<F: Future>(&mut self, future: F, context: &Context) -> Result<F::Output, Error> {
-        self.run_at(future, Some(context.clone()), Location::caller())
+        self.run_at(future, Some(context), Location::caller())
     }
 
     fn run_at<F: Future>(
         &mut self,
         future: F,
-        context: Option<Context>,
+        context: Option<&Context>,
         location: &'static Location<'static>,
     ) -> Result<F::Output, Error> {
         let _guard = LoopGuard::enter(location).inspect_err(|_| self.explain_nested(location))?;
@@ -245,17 +248,21 @@ impl Runner {
                 return Err(err);
             }
         };
-        let context = context.unwrap_or_else(|| lp.context.clone());
+        lp.main.location = location;
+        let lp = &*lp;
+        let context = context.unwrap_or(&lp.context);
         let mut runner = Some(lp.shared.clone());
         let _runner = task::enter_runner(&mut runner);
-        let meta = TaskMeta::new(Some("main"), location);
         let slow_poll = lp.shared.debug.as_ref().map(|d| d.slow_poll);
-        let main = context.scope(debug::Timed::new(future, &meta, slow_poll));
+        let main = context.scope_ref(debug::Timed::new(future, &lp.main, slow_poll));
         let mut interrupts = Interrupts::install(signals, task::runner_id(&lp.shared));
+        // The main future moves in (it is dropped inside the loop, where its
+        // `Drop` may still use the runtime); the guard, large for its timer,
+        // is boxed so the future moved around by `block_on` stays small.
         lp.local.block_on(&lp.runtime, async move {
             let main = pin!(main);
             match &mut interrupts {
-                Some(interrupts) => interrupts.guard(main).await,
+                Some(interrupts) => Box::pin(interrupts.guard(main)).await,
                 None => Ok(main.await),
             }
         })
@@ -406,6 +413,7 @@ impl Loop {
             local: LocalSet::new(),
             context: copy_context(),
             shared,
+            main: Box::new(TaskMeta::new(Some("main"), Location::caller())),
         }
     }
 
@@ -417,6 +425,7 @@ impl Loop {
             local,
             context,
             shared,
+            main: _,
         } = self;
         let Ok(_guard) = LoopGuard::enter(at) else {
             tracing::warn!(

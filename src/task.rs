@@ -77,6 +77,18 @@ impl Drop for RunnerEntered<'_> {
     }
 }
 
+/// Makes `runner` current for one poll of a task, unless it already is (a
+/// task of the runner whose loop this thread is running): then there is
+/// nothing to swap.
+fn enter_task_runner(runner: &mut Option<Arc<LoopShared>>) -> Option<RunnerEntered<'_>> {
+    let current = RUNNER.with_borrow(|cur| match (cur, &*runner) {
+        (Some(cur), Some(ours)) => Arc::ptr_eq(cur, ours),
+        (None, None) => true,
+        _ => false,
+    });
+    (!current).then(|| enter_runner(runner))
+}
+
 fn current_runner() -> Option<Arc<LoopShared>> {
     RUNNER.try_with(|r| r.borrow().clone()).ok().flatten()
 }
@@ -249,7 +261,7 @@ pin_project_lite::pin_project! {
                 return;
             }
             let _ctx = this.ctx.enter();
-            let _runner = enter_runner(this.runner);
+            let _runner = enter_task_runner(this.runner);
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| future.set(None))) {
                 this.meta.panicked_on_drop(&*payload);
                 resume_unwind(payload)
@@ -264,7 +276,7 @@ impl<F: Future> Future for Task<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let _ctx = this.ctx.enter();
-        let _runner = enter_runner(this.runner);
+        let _runner = enter_task_runner(this.runner);
         let meta = &**this.meta;
         let future = this
             .future
@@ -308,6 +320,9 @@ pub struct JoinHandle<T> {
     inner: tokio::task::JoinHandle<T>,
     /// Shared with the task, for the lost-panic report.
     meta: Arc<TaskMeta>,
+    /// Whether awaiting it gave the task's outcome, so a panic, if any, was
+    /// retrieved and dropping the handle has nothing to report.
+    done: bool,
 }
 
 impl<T> JoinHandle<T> {
@@ -390,13 +405,18 @@ impl<T> Future for JoinHandle<T> {
         if matches!(&result, Err(err) if err.is_panic()) {
             self.meta.state.fetch_or(RETRIEVED, Ordering::AcqRel);
         }
+        self.done = true;
         Poll::Ready(result)
     }
 }
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        self.meta.handle_gone();
+        // A task that completed had its panic flagged before its handle could
+        // see the outcome, and the outcome was read: nothing can be lost.
+        if !self.done {
+            self.meta.handle_gone();
+        }
     }
 }
 
@@ -457,6 +477,7 @@ where
     JoinHandle {
         inner: tokio::spawn(spawned.wrap(future)),
         meta,
+        done: false,
     }
 }
 
@@ -505,6 +526,7 @@ where
     JoinHandle {
         inner: tokio::task::spawn_local(spawned.wrap(future)),
         meta,
+        done: false,
     }
 }
 
@@ -570,7 +592,11 @@ where
             }
         })
     });
-    JoinHandle { inner, meta }
+    JoinHandle {
+        inner,
+        meta,
+        done: false,
+    }
 }
 
 /// One unit of the runner's count of running blocking work; counts down
@@ -724,5 +750,60 @@ impl<'a> Builder<'a> {
         R: Send + 'static,
     {
         Ok(spawn_blocking_inner(self.name, Location::caller(), f))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::__private::lost_panics;
+    use crate::Runner;
+
+    fn quiet_panics() {
+        std::panic::set_hook(Box::new(|_| {}));
+    }
+
+    fn runner() -> Runner {
+        Runner::builder().debug(true).handle_sigint(false).build()
+    }
+
+    #[test]
+    fn a_panic_is_lost_whichever_comes_first_the_drop_or_the_panic() {
+        quiet_panics();
+        let mut runner = runner();
+        runner
+            .run(async {
+                // Handle dropped first, panic later.
+                drop(crate::spawn_local(async {
+                    tokio::task::yield_now().await;
+                    panic!("after the drop");
+                }));
+                // Panic first, handle dropped later, unread.
+                let handle = crate::spawn(async { panic!("before the drop") });
+                while !handle.is_finished() {
+                    tokio::task::yield_now().await;
+                }
+                drop(handle);
+                for _ in 0..4 {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .unwrap();
+        assert_eq!(lost_panics(&runner), 2);
+    }
+
+    #[test]
+    fn an_awaited_panic_or_outcome_is_not_lost() {
+        quiet_panics();
+        let mut runner = runner();
+        runner
+            .run(async {
+                let err = crate::spawn_local(async { panic!("read") })
+                    .await
+                    .unwrap_err();
+                assert!(err.is_panic());
+                assert_eq!(crate::spawn(async { 1 }).await.unwrap(), 1);
+            })
+            .unwrap();
+        assert_eq!(lost_panics(&runner), 0);
     }
 }
