@@ -218,17 +218,11 @@ impl Spawned {
     }
 
     fn wrap<F>(self, future: F) -> Task<F> {
-        let slow_poll = self
-            .runner
-            .as_ref()
-            .and_then(|r| r.debug.as_ref())
-            .map(|d| d.slow_poll);
         Task {
             future: Some(future),
             ctx: TaskContext::capture(),
             runner: self.runner,
             meta: self.meta,
-            slow_poll,
             _registration: self.registration,
         }
     }
@@ -237,13 +231,13 @@ impl Spawned {
 pin_project_lite::pin_project! {
     /// A runner task: the user's future plus what the task carries.
     struct Task<F> {
-        // `None` once dropped: see the `PinnedDrop`.
+        // `None` once complete or dropped: see the `PinnedDrop`.
         #[pin]
         future: Option<F>,
         ctx: TaskContext,
+        // Also where debug mode's settings are read from.
         runner: Option<Arc<LoopShared>>,
         meta: Arc<TaskMeta>,
-        slow_poll: Option<Duration>,
         _registration: Option<debug::Registration>,
     }
 
@@ -275,16 +269,28 @@ impl<F: Future> Future for Task<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
+        let slow_poll = this
+            .runner
+            .as_ref()
+            .and_then(|r| r.debug.as_ref())
+            .map(|d| d.slow_poll);
         let _ctx = this.ctx.enter();
         let _runner = enter_task_runner(this.runner);
         let meta = &**this.meta;
-        let future = this
-            .future
-            .as_pin_mut()
-            .expect("tokio does not poll a task after it completed");
-        let slow_poll = *this.slow_poll;
+        let mut future = this.future;
         match catch_unwind(AssertUnwindSafe(|| {
-            debug::timed_poll(slow_poll, meta, || future.poll(cx))
+            let poll = debug::timed_poll(slow_poll, meta, || {
+                let running = future.as_mut().as_pin_mut();
+                running
+                    .expect("tokio does not poll a task after it completed")
+                    .poll(cx)
+            });
+            if poll.is_ready() {
+                // Dropped here, in the task's context, so the wrapper's own
+                // drop has nothing left to do for a task that completed.
+                future.set(None);
+            }
+            poll
         })) {
             Ok(poll) => poll,
             Err(payload) => {
