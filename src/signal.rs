@@ -328,6 +328,13 @@ fn watch(read_end: libc::c_int) {
 /// Whether this is the process's main thread (signal handling is its job,
 /// as in Python).
 fn is_main_thread() -> bool {
-    // SAFETY: getpid and gettid take no arguments and cannot fail.
-    unsafe { libc::getpid() == libc::gettid() }
+    thread_local! {
+        // Asked once per thread: the two system calls would otherwise be a
+        // third of a warm run's cost.
+        static IS_MAIN: bool = {
+            // SAFETY: getpid and gettid take no arguments and cannot fail.
+            unsafe { libc::getpid() == libc::gettid() }
+        };
+    }
+    IS_MAIN.with(|is_main| *is_main)
 }
