@@ -265,6 +265,13 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
     /// V.set("set");
     /// assert_eq!(V.get(), Some("set"));
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// The value is cloned while the current context is borrowed for
+    /// reading (that keeps `get` at a few nanoseconds): a `Clone` impl that
+    /// *sets* a context variable panics, as a `RefCell` would. Reading
+    /// variables from `Clone` is fine.
     pub fn get(&self) -> Option<T> {
         let id = self.id();
         let found = CURRENT

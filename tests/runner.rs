@@ -203,21 +203,13 @@ fn run_inside_a_runner_task_is_a_nested_run() {
 }
 
 #[test]
-fn run_inside_tokio_current_thread_block_on_is_a_nested_run() {
-    let rt = current_thread();
-    let out = rt.block_on(async { runner::run(async {}) });
-    assert!(matches!(out, Err(Error::NestedRun)));
-    let out = rt.block_on(async { tokio::spawn(async { runner::run(async {}) }).await });
-    assert!(matches!(out.unwrap(), Err(Error::NestedRun)));
-}
-
-#[test]
-fn run_inside_tokio_multi_thread_block_on_is_a_nested_run() {
-    let rt = multi_thread();
-    let out = rt.block_on(async { runner::run(async {}) });
-    assert!(matches!(out, Err(Error::NestedRun)));
-    let out = rt.block_on(async { tokio::spawn(async { runner::run(async {}) }).await });
-    assert!(matches!(out.unwrap(), Err(Error::NestedRun)));
+fn run_inside_a_tokio_runtime_of_either_flavour_is_a_nested_run() {
+    for rt in [current_thread(), multi_thread()] {
+        let out = rt.block_on(async { runner::run(async {}) });
+        assert!(matches!(out, Err(Error::NestedRun)), "in block_on");
+        let out = rt.block_on(async { tokio::spawn(async { runner::run(async {}) }).await });
+        assert!(matches!(out.unwrap(), Err(Error::NestedRun)), "in a task");
+    }
 }
 
 #[test]
