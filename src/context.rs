@@ -463,6 +463,18 @@ impl<T> fmt::Debug for Token<T> {
 }
 
 /// Resets a variable when dropped; see [`ContextVar::set_scoped`].
+///
+/// # Examples
+///
+/// ```
+/// static LEVEL: runner::ContextVar<u8> = runner::ContextVar::with_default("level", 0);
+/// fn nested() -> Option<u8> {
+///     let _guard = LEVEL.set_scoped(LEVEL.get().unwrap_or(0) + 1);
+///     LEVEL.get()
+/// }
+/// assert_eq!(nested(), Some(1));
+/// assert_eq!(LEVEL.get(), Some(0));
+/// ```
 #[must_use = "the variable is reset as soon as the guard is dropped"]
 pub struct SetGuard<'a, T: Clone + Send + Sync + 'static> {
     /// The variable to reset.
@@ -876,6 +888,16 @@ fn current_vars() -> Vars {
 
 pin_project_lite::pin_project! {
     /// A future that runs in a given [`Context`]; see [`Context::scope`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// static V: runner::ContextVar<u32> = runner::ContextVar::new("v");
+    /// let ctx = runner::Context::new();
+    /// let scoped: runner::Scope<_> = ctx.clone().scope(async { V.set(1) });
+    /// runner::run(scoped).unwrap();
+    /// assert_eq!(ctx.get(&V), Some(1));
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct Scope<F> {
         ctx: Context,

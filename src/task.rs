@@ -5,6 +5,20 @@
 //! belongs to (for debug reports and the blocking-work count of `close`),
 //! records its spawn site, and notices a panic so that one nobody retrieves
 //! is reported rather than lost.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! static JOB: runner::ContextVar<&str> = runner::ContextVar::new("job");
+//! runner::run(async {
+//!     JOB.set("nightly");
+//!     // Named tasks show their name in debug-mode reports.
+//!     let task = runner::task::Builder::new().name("report").spawn(async { JOB.get() })?;
+//!     assert_eq!(task.await?, Some("nightly"));
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })??;
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 
 use std::cell::RefCell;
