@@ -82,19 +82,23 @@ impl<F: std::future::Future> std::future::Future for Timed<'_, F> {
 
 #[cold]
 fn slow_poll_report(meta: &TaskMeta, took: Duration, threshold: Duration) {
+    let (took_ms, threshold_ms) = (millis(took), millis(threshold));
     tracing::warn!(
         target: "runner",
         task = meta.name(),
         spawned_at = %meta.location,
-        took_ms = took.as_secs_f64() * 1e3,
-        threshold_ms = threshold.as_secs_f64() * 1e3,
-        "slow poll: task `{}` spawned at {} held the thread for {:.1} ms \
-         (threshold {:.1} ms); move blocking work to `runner::spawn_blocking`",
+        took_ms,
+        threshold_ms,
+        "slow poll: task `{}` spawned at {} held the thread for {took_ms} ms \
+         (threshold {threshold_ms} ms); move blocking work to `runner::spawn_blocking`",
         meta.name(),
         meta.location,
-        took.as_secs_f64() * 1e3,
-        threshold.as_secs_f64() * 1e3,
     );
+}
+
+/// Milliseconds rounded to a tenth, so fields print short (`150.2`).
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e4).round() / 10.0
 }
 
 /// The message of a panic payload, as the default hook prints it.
