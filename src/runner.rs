@@ -610,6 +610,9 @@ impl Builder {
     /// used, so from then on SIGINT belongs to that code and later runs leave
     /// it alone. Listeners created during a run hear the press too.
     ///
+    /// Implemented on Linux; on other targets runs take no signals, so Ctrl-C
+    /// keeps its default action there.
+    ///
     /// # Examples
     ///
     /// ```

@@ -21,7 +21,7 @@
 use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicI32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -59,8 +59,6 @@ const INTERRUPTED: u8 = 2;
 static STATE: AtomicU8 = AtomicU8::new(IDLE);
 /// The runner whose run owns the signals (see `task::runner_id`), 0 if none.
 static OWNER: AtomicUsize = AtomicUsize::new(0);
-/// The pipe's write end, -1 until the watcher exists.
-static PIPE: AtomicI32 = AtomicI32::new(-1);
 /// The main task's waker.
 static MAIN: AtomicWaker = AtomicWaker::new();
 /// Every `interrupted()` waiter.
@@ -122,7 +120,7 @@ impl Interrupts {
     /// Takes over the configured signals if this is the main thread and they
     /// are at their default disposition. `None` if nothing was taken.
     pub(crate) fn install(config: SignalConfig, owner: usize) -> Option<Interrupts> {
-        if !(config.sigint || config.sigterm) || !is_main_thread() {
+        if !(config.sigint || config.sigterm) || !sys::is_main_thread() {
             return None;
         }
         let wanted = [
@@ -132,15 +130,20 @@ impl Interrupts {
         let mut installed = [None, None];
         for (slot, sig) in installed.iter_mut().zip(wanted) {
             if let Some(sig) = sig {
-                if disposition(sig) == libc::SIG_DFL && start_watcher() {
-                    OWNER.store(owner, Ordering::Release);
-                    STATE.store(RUNNING, Ordering::Release);
-                    set_disposition(sig, handler as extern "C" fn(libc::c_int) as usize);
+                // Ready before the handler can run.
+                OWNER.store(owner, Ordering::Release);
+                STATE.store(RUNNING, Ordering::Release);
+                if sys::take_over(sig) {
                     *slot = Some(sig);
                 }
             }
         }
-        installed.iter().any(Option::is_some).then_some(Interrupts {
+        if installed.iter().all(Option::is_none) {
+            OWNER.store(0, Ordering::Release);
+            STATE.store(IDLE, Ordering::Release);
+            return None;
+        }
+        Some(Interrupts {
             installed,
             grace: config.grace,
             _not_send: PhantomData,
@@ -185,9 +188,7 @@ impl Interrupts {
             return false;
         }
         for sig in self.installed.iter_mut().filter_map(Option::take) {
-            if disposition(sig) == handler as extern "C" fn(libc::c_int) as usize {
-                set_disposition(sig, libc::SIG_DFL);
-            }
+            sys::give_back(sig);
         }
         OWNER.store(0, Ordering::Release);
         STATE.swap(IDLE, Ordering::AcqRel) == INTERRUPTED
@@ -212,129 +213,181 @@ fn pressed() -> impl Future<Output = ()> {
     })
 }
 
-extern "C" fn handler(sig: libc::c_int) {
-    let saved_errno = errno();
-    match STATE.compare_exchange(RUNNING, INTERRUPTED, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => {
-            let fd = PIPE.load(Ordering::Acquire);
-            // SAFETY: write(2) is async-signal-safe; `fd` is the pipe's write
-            // end, non-blocking and never closed, and the buffer is a live
-            // one-byte static. A full pipe (EAGAIN) already holds a wake-up.
-            unsafe { libc::write(fd, b"!".as_ptr().cast(), 1) };
+/// The operating system's side: the handler and everything it calls, the
+/// watcher thread, and the disposition queries. Linux only for now (the
+/// main-thread test, `pipe2` and `errno` are Linux calls); elsewhere the
+/// fallback below takes no signals, so `run` leaves Ctrl-C to the default.
+/// `--cfg runner_no_signals` selects the fallback on Linux too, which is how
+/// its build is checked.
+#[cfg(all(target_os = "linux", not(runner_no_signals)))]
+mod sys {
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    use super::{INTERRUPTED, MAIN, RUNNING, STATE, WAITERS};
+
+    /// The pipe's write end, -1 until the watcher exists.
+    static PIPE: AtomicI32 = AtomicI32::new(-1);
+
+    /// Installs our handler for `sig` if `sig` is at its default
+    /// disposition (and the watcher could be started).
+    pub(super) fn take_over(sig: libc::c_int) -> bool {
+        if disposition(sig) != libc::SIG_DFL || !start_watcher() {
+            return false;
         }
-        Err(INTERRUPTED) => die_of(sig),
-        Err(_) => {
-            // Idle: reached either because our handler was the installed one
-            // when the signal arrived (a press in the instant the run ends,
-            // racing `uninstall`: act as the default would), or through
-            // another handler's chain (its owner handles the signal: do
-            // nothing).
-            let now = disposition(sig);
-            if now == handler as extern "C" fn(libc::c_int) as usize || now == libc::SIG_DFL {
-                die_of(sig);
+        set_disposition(sig, ours());
+        true
+    }
+
+    /// Puts the default disposition back, unless someone installed a
+    /// handler over ours (which then chains to ours, idle from now on).
+    pub(super) fn give_back(sig: libc::c_int) {
+        if disposition(sig) == ours() {
+            set_disposition(sig, libc::SIG_DFL);
+        }
+    }
+
+    fn ours() -> libc::sighandler_t {
+        handler as extern "C" fn(libc::c_int) as libc::sighandler_t
+    }
+
+    extern "C" fn handler(sig: libc::c_int) {
+        let saved_errno = errno();
+        match STATE.compare_exchange(RUNNING, INTERRUPTED, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                let fd = PIPE.load(Ordering::Acquire);
+                // SAFETY: write(2) is async-signal-safe; `fd` is the pipe's write
+                // end, non-blocking and never closed, and the buffer is a live
+                // one-byte static. A full pipe (EAGAIN) already holds a wake-up.
+                unsafe { libc::write(fd, b"!".as_ptr().cast(), 1) };
+            }
+            Err(INTERRUPTED) => die_of(sig),
+            Err(_) => {
+                // Idle: reached either because our handler was the installed one
+                // when the signal arrived (a press in the instant the run ends,
+                // racing `uninstall`: act as the default would), or through
+                // another handler's chain (its owner handles the signal: do
+                // nothing).
+                let now = disposition(sig);
+                if now == ours() || now == libc::SIG_DFL {
+                    die_of(sig);
+                }
             }
         }
+        set_errno(saved_errno);
     }
-    set_errno(saved_errno);
-}
 
-/// Restores the default action and re-raises `sig`: the process dies of it
-/// as soon as the handler returns (the signal is blocked until then).
-fn die_of(sig: libc::c_int) {
-    set_disposition(sig, libc::SIG_DFL);
-    // SAFETY: raise(3) is async-signal-safe and takes any signal number.
-    unsafe { libc::raise(sig) };
-}
-
-/// The current handler of `sig` (`SIG_DFL`, `SIG_IGN` or a function
-/// address). Async-signal-safe.
-fn disposition(sig: libc::c_int) -> libc::sighandler_t {
-    let mut old = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
-    // SAFETY: a null new action only queries; `old` is valid for writes and
-    // zero-initialised, which is a valid `sigaction`.
-    let rc = unsafe { libc::sigaction(sig, std::ptr::null(), old.as_mut_ptr()) };
-    if rc != 0 {
-        return libc::SIG_IGN;
+    /// Restores the default action and re-raises `sig`: the process dies of it
+    /// as soon as the handler returns (the signal is blocked until then).
+    fn die_of(sig: libc::c_int) {
+        set_disposition(sig, libc::SIG_DFL);
+        // SAFETY: raise(3) is async-signal-safe and takes any signal number.
+        unsafe { libc::raise(sig) };
     }
-    // SAFETY: sigaction succeeded and filled `old` (it was valid even before).
-    unsafe { old.assume_init() }.sa_sigaction
-}
 
-/// Sets `sig`'s handler (restarting interrupted system calls).
-/// Async-signal-safe.
-fn set_disposition(sig: libc::c_int, action: libc::sighandler_t) {
-    // SAFETY: an all-zero `sigaction` is valid (empty mask, no flags).
-    let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
-    new.sa_sigaction = action;
-    new.sa_flags = libc::SA_RESTART;
-    // SAFETY: `new` is a fully initialised action whose handler is
-    // SIG_DFL, SIG_IGN or `handler`, an `extern "C" fn(c_int)`; the old
-    // action is not wanted.
-    unsafe { libc::sigaction(sig, &new, std::ptr::null_mut()) };
-}
-
-fn errno() -> libc::c_int {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-fn set_errno(value: libc::c_int) {
-    // SAFETY: errno's location is thread-local and always valid.
-    unsafe { *libc::__errno_location() = value };
-}
-
-/// Starts the watcher thread and its pipe once per process. `false` if that
-/// failed (then the run does not take the signals).
-fn start_watcher() -> bool {
-    static STARTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *STARTED.get_or_init(|| {
-        let mut fds = [0 as libc::c_int; 2];
-        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
-            return false;
+    /// The current handler of `sig` (`SIG_DFL`, `SIG_IGN` or a function
+    /// address). Async-signal-safe.
+    fn disposition(sig: libc::c_int) -> libc::sighandler_t {
+        let mut old = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
+        // SAFETY: a null new action only queries; `old` is valid for writes and
+        // zero-initialised, which is a valid `sigaction`.
+        let rc = unsafe { libc::sigaction(sig, std::ptr::null(), old.as_mut_ptr()) };
+        if rc != 0 {
+            return libc::SIG_IGN;
         }
-        let [read_end, write_end] = fds;
-        // The read end blocks: the watcher sleeps in read(2).
-        // SAFETY: fcntl on a descriptor we own.
-        unsafe { libc::fcntl(read_end, libc::F_SETFL, 0) };
-        let spawned = std::thread::Builder::new()
-            .name("runner-signals".into())
-            .spawn(move || watch(read_end));
-        if spawned.is_err() {
-            return false;
-        }
-        PIPE.store(write_end, Ordering::Release);
-        true
-    })
-}
+        // SAFETY: sigaction succeeded and filled `old` (it was valid even before).
+        unsafe { old.assume_init() }.sa_sigaction
+    }
 
-/// The watcher: one wake-up per byte the handler wrote.
-fn watch(read_end: libc::c_int) {
-    let mut buf = [0u8; 16];
-    loop {
-        // SAFETY: `buf` is valid for writes of its length; `read_end` is
-        // ours and stays open for the life of the process.
-        let n = unsafe { libc::read(read_end, buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 && errno() == libc::EINTR {
-            continue;
+    /// Sets `sig`'s handler (restarting interrupted system calls).
+    /// Async-signal-safe.
+    fn set_disposition(sig: libc::c_int, action: libc::sighandler_t) {
+        // SAFETY: an all-zero `sigaction` is valid (empty mask, no flags).
+        let mut new: libc::sigaction = unsafe { std::mem::zeroed() };
+        new.sa_sigaction = action;
+        new.sa_flags = libc::SA_RESTART;
+        // SAFETY: `new` is a fully initialised action whose handler is
+        // SIG_DFL, SIG_IGN or `handler`, an `extern "C" fn(c_int)`; the old
+        // action is not wanted.
+        unsafe { libc::sigaction(sig, &new, std::ptr::null_mut()) };
+    }
+
+    fn errno() -> libc::c_int {
+        std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    }
+
+    fn set_errno(value: libc::c_int) {
+        // SAFETY: errno's location is thread-local and always valid.
+        unsafe { *libc::__errno_location() = value };
+    }
+
+    /// Starts the watcher thread and its pipe once per process. `false` if that
+    /// failed (then the run does not take the signals).
+    fn start_watcher() -> bool {
+        static STARTED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *STARTED.get_or_init(|| {
+            let mut fds = [0 as libc::c_int; 2];
+            // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+            if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+                return false;
+            }
+            let [read_end, write_end] = fds;
+            // The read end blocks: the watcher sleeps in read(2).
+            // SAFETY: fcntl on a descriptor we own.
+            unsafe { libc::fcntl(read_end, libc::F_SETFL, 0) };
+            let spawned = std::thread::Builder::new()
+                .name("runner-signals".into())
+                .spawn(move || watch(read_end));
+            if spawned.is_err() {
+                return false;
+            }
+            PIPE.store(write_end, Ordering::Release);
+            true
+        })
+    }
+
+    /// The watcher: one wake-up per byte the handler wrote.
+    fn watch(read_end: libc::c_int) {
+        let mut buf = [0u8; 16];
+        loop {
+            // SAFETY: `buf` is valid for writes of its length; `read_end` is
+            // ours and stays open for the life of the process.
+            let n = unsafe { libc::read(read_end, buf.as_mut_ptr().cast(), buf.len()) };
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            if n <= 0 {
+                return;
+            }
+            MAIN.wake();
+            WAITERS.notify_waiters();
         }
-        if n <= 0 {
-            return;
+    }
+
+    /// Whether this is the process's main thread (signal handling is its job,
+    /// as in Python).
+    pub(super) fn is_main_thread() -> bool {
+        thread_local! {
+            // Asked once per thread: the two system calls would otherwise be a
+            // third of a warm run's cost.
+            static IS_MAIN: bool = {
+                // SAFETY: getpid and gettid take no arguments and cannot fail.
+                unsafe { libc::getpid() == libc::gettid() }
+            };
         }
-        MAIN.wake();
-        WAITERS.notify_waiters();
+        IS_MAIN.with(|is_main| *is_main)
     }
 }
 
-/// Whether this is the process's main thread (signal handling is its job,
-/// as in Python).
-fn is_main_thread() -> bool {
-    thread_local! {
-        // Asked once per thread: the two system calls would otherwise be a
-        // third of a warm run's cost.
-        static IS_MAIN: bool = {
-            // SAFETY: getpid and gettid take no arguments and cannot fail.
-            unsafe { libc::getpid() == libc::gettid() }
-        };
+/// No signal handling: see the Linux `sys` above.
+#[cfg(not(all(target_os = "linux", not(runner_no_signals))))]
+mod sys {
+    pub(super) fn is_main_thread() -> bool {
+        false
     }
-    IS_MAIN.with(|is_main| *is_main)
+
+    pub(super) fn take_over(_sig: libc::c_int) -> bool {
+        false
+    }
+
+    pub(super) fn give_back(_sig: libc::c_int) {}
 }
