@@ -21,7 +21,6 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::mem;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -46,21 +45,26 @@ impl Vars {
         self.0.as_deref().map_or(&[], Vec::as_slice)
     }
 
-    /// `id`'s value. `hint` is where the variable was found last time (in
-    /// this mapping or another): checked first, so a lookup is O(1) while
-    /// the variable keeps its place, and updated after a search. A wrong
-    /// hint costs one comparison; it is never trusted without checking.
+    /// `id`'s value; see [`position`] for `hint`.
     fn find(&self, id: u64, hint: &AtomicU32) -> Option<&Value> {
         let entries = self.entries();
-        let guess = hint.load(Ordering::Relaxed) as usize;
-        if let Some(entry) = entries.get(guess).filter(|e| e.id == id) {
-            return Some(&entry.value);
+        position(entries, id, hint).map(|i| &entries[i].value)
+    }
+
+    /// Replaces `id`'s value in place when nothing else shares it (neither
+    /// the mapping nor the value) and it has type `T`: no allocation, the old
+    /// value is handed back. Otherwise gives `value` back untouched.
+    fn overwrite<T: Any>(&mut self, id: u64, hint: &AtomicU32, value: T) -> Result<T, T> {
+        let Some(entries) = self.0.as_mut().and_then(Arc::get_mut) else {
+            return Err(value);
+        };
+        let Some(i) = position(entries, id, hint) else {
+            return Err(value);
+        };
+        match Arc::get_mut(&mut entries[i].value).and_then(|v| v.downcast_mut::<T>()) {
+            Some(slot) => Ok(mem::replace(slot, value)),
+            None => Err(value),
         }
-        let i = entries.binary_search_by_key(&id, |e| e.id).ok()?;
-        if let Ok(i) = u32::try_from(i) {
-            hint.store(i, Ordering::Relaxed);
-        }
-        Some(&entries[i].value)
     }
 
     /// Sets (or, with `None`, removes) `id`'s value. Returns what the caller
@@ -80,6 +84,22 @@ impl Vars {
         }
         garbage
     }
+}
+
+/// Where `id` is in `entries`. `hint` is where the variable was found last
+/// time (in this mapping or another): checked first, so a lookup is O(1)
+/// while the variable keeps its place, and updated after a search. A wrong
+/// hint costs one comparison; it is never trusted without checking.
+fn position(entries: &[Entry], id: u64, hint: &AtomicU32) -> Option<usize> {
+    let guess = hint.load(Ordering::Relaxed) as usize;
+    if entries.get(guess).is_some_and(|e| e.id == id) {
+        return Some(guess);
+    }
+    let i = entries.binary_search_by_key(&id, |e| e.id).ok()?;
+    if let Ok(hinted) = u32::try_from(i) {
+        hint.store(hinted, Ordering::Relaxed);
+    }
+    Some(i)
 }
 
 /// Sets or removes `id`'s value in `entries`; returns the value taken out.
@@ -290,9 +310,9 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
     /// [`Token`] that [`reset`](Self::reset) takes to restore the previous
     /// value.
     ///
-    /// # Panics
-    ///
-    /// Panics if called while the thread's local storage is being torn down.
+    /// While a thread tears its context down (a value's `Drop` running at
+    /// thread exit), there is no context to set a value in: the value is
+    /// dropped and the token resets nothing.
     ///
     /// # Examples
     ///
@@ -305,19 +325,29 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
     /// ```
     pub fn set(&self, value: T) -> Token<T> {
         let id = self.id();
-        let value: Value = Arc::new(value);
-        let (context, garbage) = CURRENT.with_borrow_mut(|cur| {
+        let set = CURRENT.try_with(|cur| {
+            let mut cur = cur.borrow_mut();
             let context = cur.id();
-            (context, cur.vars.replace(id, self.name, Some(value)))
+            // Re-setting a variable this context alone holds: in place.
+            let old = match cur.vars.overwrite(id, &self.hint, value) {
+                Ok(old) => Ok(Old::Owned(old)),
+                Err(value) => Err(cur.vars.replace(id, self.name, Some(Arc::new(value)))),
+            };
+            (context, old)
         });
-        let Garbage { value: old, vars } = garbage;
-        drop(vars);
+        // The thread is tearing its context down (a value's `Drop` sets a
+        // variable): there is no context left to set it in. Context 0 is no
+        // context's, so the token resets nothing.
+        let (context, old) = set.unwrap_or((0, Ok(Old::Missing)));
+        let old = old.unwrap_or_else(|Garbage { value, vars }| {
+            drop(vars);
+            value.map_or(Old::Missing, Old::Shared)
+        });
         Token {
             var: id,
             var_name: self.name,
             context,
             old,
-            _value: PhantomData,
         }
     }
 
@@ -348,14 +378,24 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
                 var: self.name,
             });
         }
-        let garbage = CURRENT.with_borrow_mut(|cur| {
+        let reset = CURRENT.try_with(|cur| {
+            let mut cur = cur.borrow_mut();
             if cur.id != token.context {
                 return Err(ContextError::WrongContext { var: self.name });
             }
-            Ok(cur.vars.replace(id, self.name, token.old))
-        })?;
-        drop(garbage.value);
-        drop(garbage.vars);
+            let old = match token.old {
+                Old::Missing => None,
+                Old::Shared(value) => Some(value),
+                Old::Owned(value) => match cur.vars.overwrite(id, &self.hint, value) {
+                    Ok(replaced) => return Ok((Some(replaced), Garbage::default())),
+                    Err(value) => Some(Arc::new(value) as Value),
+                },
+            };
+            Ok((None, cur.vars.replace(id, self.name, old)))
+        });
+        // Dropped here, outside the borrow: values' `Drop` may use variables.
+        // During the thread's teardown there is nothing left to reset.
+        drop(reset.unwrap_or(Ok((None, Garbage::default())))?);
         Ok(())
     }
 
@@ -421,9 +461,18 @@ pub struct Token<T> {
     var_name: &'static str,
     /// Id of the context the value was set in.
     context: u64,
-    /// The value before the `set`, `None` if there was none.
-    old: Option<Value>,
-    _value: PhantomData<fn() -> T>,
+    /// The value before the `set`.
+    old: Old<T>,
+}
+
+/// A token's old value.
+enum Old<T> {
+    /// The variable had no value.
+    Missing,
+    /// Taken out of a mapping shared with other contexts.
+    Shared(Value),
+    /// Moved out by an in-place `set` (no allocation on either side).
+    Owned(T),
 }
 
 impl<T: 'static> Token<T> {
@@ -437,7 +486,11 @@ impl<T: 'static> Token<T> {
     /// assert_eq!(V.set(1).old_value(), None);
     /// ```
     pub fn old_value(&self) -> Option<&T> {
-        self.old.as_ref().map(downcast::<T>)
+        match &self.old {
+            Old::Missing => None,
+            Old::Shared(value) => Some(downcast::<T>(value)),
+            Old::Owned(value) => Some(value),
+        }
     }
 
     /// The name of the variable the token belongs to.
@@ -457,7 +510,7 @@ impl<T> fmt::Debug for Token<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Token")
             .field("var", &self.var_name)
-            .field("has_old_value", &self.old.is_some())
+            .field("has_old_value", &!matches!(self.old, Old::Missing))
             .finish()
     }
 }

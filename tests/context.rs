@@ -603,3 +603,74 @@ fn a_cancelled_tasks_cleanup_runs_in_the_tasks_context() {
     .unwrap();
     assert_eq!(seen.load(Ordering::SeqCst), 5);
 }
+
+#[test]
+fn a_chain_of_sets_resets_back_in_order() {
+    static V: ContextVar<String> = ContextVar::new("v");
+    let tokens: Vec<_> = (0..5).map(|i| V.set(i.to_string())).collect();
+    for (i, token) in tokens.into_iter().enumerate().rev() {
+        assert_eq!(V.get(), Some(i.to_string()));
+        let expected_old = i.checked_sub(1).map(|j| j.to_string());
+        assert_eq!(token.old_value(), expected_old.as_ref());
+        V.reset(token).unwrap();
+    }
+    assert_eq!(V.get(), None);
+}
+
+#[test]
+fn resetting_into_a_copied_context_does_not_reach_the_copy() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    V.set(1);
+    let token = V.set(2);
+    let copy = copy_context();
+    V.reset(token).unwrap();
+    V.set(3);
+    V.set(4);
+    assert_eq!(copy.get(&V), Some(2));
+    assert_eq!(V.get(), Some(4));
+}
+
+#[test]
+fn a_value_replaced_in_place_is_dropped_outside_internal_borrows() {
+    static V: ContextVar<Arc<Probe>> = ContextVar::new("v");
+    static DROPS: ContextVar<u32> = ContextVar::with_default("drops", 0);
+    struct Probe;
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let _ = V.get();
+            DROPS.set(DROPS.get().unwrap_or(0) + 1);
+        }
+    }
+    V.set(Arc::new(Probe));
+    let token = V.set(Arc::new(Probe)); // in place: the first probe moves to the token
+    assert_eq!(DROPS.get(), Some(0));
+    V.reset(token).unwrap(); // in place again: the second probe is dropped
+    assert_eq!(DROPS.get(), Some(1));
+    drop(V.set(Arc::new(Probe))); // the token's old value is the first probe
+    assert_eq!(DROPS.get(), Some(2));
+}
+
+#[test]
+fn values_dropped_at_thread_exit_may_use_context_vars() {
+    static V: ContextVar<Arc<Noisy>> = ContextVar::new("v");
+    static OTHER: ContextVar<u32> = ContextVar::new("other");
+    static DROPPED: AtomicUsize = AtomicUsize::new(0);
+    struct Noisy;
+    impl Drop for Noisy {
+        fn drop(&mut self) {
+            // At thread exit the context is being torn down: these must
+            // neither panic nor abort.
+            let _ = OTHER.get();
+            let token = OTHER.set(1);
+            let _ = OTHER.reset(token);
+            let _scoped = OTHER.set_scoped(2);
+            DROPPED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    std::thread::spawn(|| {
+        V.set(Arc::new(Noisy));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(DROPPED.load(Ordering::SeqCst), 1);
+}
