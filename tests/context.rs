@@ -674,3 +674,33 @@ fn values_dropped_at_thread_exit_may_use_context_vars() {
     .unwrap();
     assert_eq!(DROPPED.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn set_scoped_resets_when_its_scope_panics() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    V.set(1);
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        let _scoped = V.set_scoped(2);
+        panic!("inside the scope");
+    }));
+    assert!(caught.is_err());
+    assert_eq!(V.get(), Some(1));
+}
+
+#[test]
+fn a_task_can_run_in_a_given_context_itself() {
+    // asyncio's create_task(coro, context=ctx): the task's changes land in ctx.
+    static V: ContextVar<u32> = ContextVar::new("v");
+    runner::run(async {
+        let ctx = Context::new();
+        let task = runner::spawn_local(ctx.clone().scope(async {
+            V.set(3);
+            tokio::task::yield_now().await;
+            V.get()
+        }));
+        assert_eq!(task.await.unwrap(), Some(3));
+        assert_eq!(ctx.get(&V), Some(3));
+        assert_eq!(V.get(), None);
+    })
+    .unwrap();
+}
