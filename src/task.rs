@@ -483,6 +483,7 @@ where
     spawn_inner(None, Location::caller(), future)
 }
 
+#[track_caller]
 fn spawn_inner<F>(
     name: Option<&str>,
     location: &'static Location<'static>,
@@ -532,6 +533,7 @@ where
     spawn_local_inner(None, Location::caller(), future)
 }
 
+#[track_caller]
 fn spawn_local_inner<F>(
     name: Option<&str>,
     location: &'static Location<'static>,
@@ -585,6 +587,7 @@ where
     spawn_blocking_inner(None, Location::caller(), f)
 }
 
+#[track_caller]
 fn spawn_blocking_inner<F, R>(
     name: Option<&str>,
     location: &'static Location<'static>,

@@ -581,3 +581,23 @@ fn a_leftover_task_that_panics_while_cancelled_at_close_is_reported() {
     );
     assert!(errors[0].message.contains("tests/runner.rs"), "{errors:#?}");
 }
+
+#[test]
+fn spawning_outside_a_runtime_panics_at_the_callers_line() {
+    thread_local! {
+        static WHERE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    }
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()));
+        WHERE.with_borrow_mut(|w| *w = at);
+    }));
+    let line = line!() + 1;
+    let caught = catch_unwind(|| drop(runner::spawn(async {})));
+    std::panic::set_hook(previous);
+    assert!(caught.is_err(), "tokio::spawn panics outside a runtime");
+    let at = WHERE.with_borrow(Clone::clone);
+    assert_eq!(at, Some(format!("tests/runner.rs:{line}")));
+}
