@@ -8,16 +8,18 @@
 
 use std::fmt;
 use std::future::Future;
+use std::future::poll_fn;
 use std::io;
 use std::marker::PhantomData;
 use std::mem;
 use std::panic::Location;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Duration;
 
-use tokio::runtime::{Handle, Runtime};
+use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
 use tokio::task::LocalSet;
 
 use crate::Error;
@@ -26,6 +28,9 @@ use crate::debug;
 use crate::guard::{self, LoopGuard};
 use crate::signal::{Interrupts, SignalConfig};
 use crate::task::{self, DebugShared, LoopShared, TaskMeta};
+
+/// The output of a future that never completes.
+enum Never {}
 
 /// A closure that builds the runtime (asyncio's `loop_factory`).
 type RuntimeFactory = Box<dyn FnOnce() -> io::Result<Runtime>>;
@@ -123,7 +128,7 @@ enum State {
 struct Loop {
     /// The Tokio runtime that does the work.
     runtime: Runtime,
-    /// Where the main task and `spawn_local` tasks live.
+    /// Where `spawn_local` tasks live; entered while the main task runs.
     local: LocalSet,
     /// The runner's context: every `run` runs in it.
     context: Context,
@@ -248,22 +253,50 @@ impl Runner {
                 return Err(err);
             }
         };
-        lp.main.location = location;
-        let lp = &*lp;
-        let context = context.unwrap_or(&lp.context);
-        let mut runner = Some(lp.shared.clone());
+        let Loop {
+            runtime,
+            local,
+            context: own_context,
+            shared,
+            main: meta,
+        } = lp;
+        meta.location = location;
+        let context = context.unwrap_or(own_context);
+        let mut runner = Some(shared.clone());
         let _runner = task::enter_runner(&mut runner);
-        let slow_poll = lp.shared.debug.as_ref().map(|d| d.slow_poll);
-        let main = context.scope_ref(debug::Timed::new(future, &lp.main, slow_poll));
-        let mut interrupts = Interrupts::install(signals, task::runner_id(&lp.shared));
+        let slow_poll = shared.debug.as_ref().map(|d| d.slow_poll);
+        let main = context.scope_ref(debug::Timed::new(future, meta, slow_poll));
+        let mut interrupts = Interrupts::install(signals, task::runner_id(shared));
         // The main future moves in (it is dropped inside the loop, where its
         // `Drop` may still use the runtime); the guard, large for its timer,
         // is boxed so the future moved around by `block_on` stays small.
-        lp.local.block_on(&lp.runtime, async move {
+        let main = async move {
             let main = pin!(main);
             match &mut interrupts {
                 Some(interrupts) => Box::pin(interrupts.guard(main)).await,
                 None => Ok(main.await),
+            }
+        };
+        if runtime.handle().runtime_flavor() == RuntimeFlavor::CurrentThread {
+            return local.block_on(runtime, main);
+        }
+        // A multi-thread runtime: the main task may call `block_in_place`, as
+        // the body of `#[tokio::main]` may, but not inside the `LocalSet`'s
+        // own poll, which forbids it. So the main task is polled beside the
+        // `LocalSet`, which is entered so that `spawn_local` finds it. (On a
+        // current-thread runtime `block_in_place` is never allowed, and the
+        // `LocalSet`'s own driving is cheaper: no wake-up per `spawn_local`.)
+        let _local = local.enter();
+        let local_tasks = poll_fn(|cx| {
+            // Ready means "no local task left"; more may be spawned later.
+            let _ = Pin::new(&mut *local).poll(cx);
+            Poll::<Never>::Pending
+        });
+        runtime.block_on(async move {
+            tokio::select! {
+                biased;
+                output = main => output,
+                never = local_tasks => match never {},
             }
         })
     }

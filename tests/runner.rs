@@ -601,3 +601,15 @@ fn spawning_outside_a_runtime_panics_at_the_callers_line() {
     let at = WHERE.with_borrow(Clone::clone);
     assert_eq!(at, Some(format!("tests/runner.rs:{line}")));
 }
+
+#[test]
+fn the_main_task_may_block_in_place_on_a_multi_thread_runtime() {
+    // As the body of `#[tokio::main(flavor = "multi_thread")]` may.
+    let mut runner = Runner::builder().runtime(|| Ok(multi_thread())).build();
+    let out = runner.run(async {
+        let local = runner::spawn_local(async { 1 });
+        let blocked = tokio::task::block_in_place(|| 2);
+        local.await.unwrap() + blocked
+    });
+    assert_eq!(out.unwrap(), 3);
+}
