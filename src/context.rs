@@ -929,7 +929,7 @@ pub fn copy_context() -> Context {
 
 /// Nothing panics while one of these locks is held, so poison carries no
 /// meaning.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

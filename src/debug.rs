@@ -12,10 +12,11 @@
 
 use std::mem;
 use std::panic::Location;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use crate::context::lock;
 use crate::task::TaskMeta;
 
 /// How many leftover tasks close names one by one before it only counts.
@@ -158,7 +159,7 @@ impl Registry {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Slab> {
-        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.tasks)
     }
 
     /// Warns about every task still pending (it is about to be cancelled),
@@ -175,10 +176,7 @@ impl Registry {
             return;
         }
         pending.sort_by_key(|m| (m.location.file(), m.location.line(), m.location.column()));
-        *self
-            .left_pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = pending
+        *lock(&self.left_pending) = pending
             .iter()
             .map(|m| format!("`{}` spawned at {}", m.name(), m.location))
             .collect();
@@ -207,10 +205,7 @@ impl Registry {
 impl Registry {
     /// The tasks the close report named as pending.
     pub(crate) fn left_pending(&self) -> Vec<String> {
-        self.left_pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        lock(&self.left_pending).clone()
     }
 }
 
@@ -226,11 +221,7 @@ pub(crate) struct Registration {
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        let removed = self
-            .tasks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(self.key);
+        let removed = lock(&self.tasks).remove(self.key);
         // Dropped outside the lock.
         drop(removed);
     }

@@ -231,14 +231,17 @@ impl Spawned {
         }
     }
 
-    fn wrap<F>(self, future: F) -> Task<F> {
-        Task {
+    /// The task to hand to Tokio, and the identity its handle shares.
+    fn wrap<F>(self, future: F) -> (Task<F>, Arc<TaskMeta>) {
+        let meta = self.meta.clone();
+        let task = Task {
             future: Some(future),
             ctx: TaskContext::capture(),
             runner: self.runner,
             meta: self.meta,
             _registration: self.registration,
-        }
+        };
+        (task, meta)
     }
 }
 
@@ -346,6 +349,14 @@ pub struct JoinHandle<T> {
 }
 
 impl<T> JoinHandle<T> {
+    fn new(inner: tokio::task::JoinHandle<T>, meta: Arc<TaskMeta>) -> Self {
+        JoinHandle {
+            inner,
+            meta,
+            done: false,
+        }
+    }
+
     /// Cancels the task: it is dropped at its next await point, and awaiting
     /// this handle then gives a cancelled [`JoinError`].
     ///
@@ -493,13 +504,8 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let spawned = Spawned::new(name, location);
-    let meta = spawned.meta.clone();
-    JoinHandle {
-        inner: tokio::spawn(spawned.wrap(future)),
-        meta,
-        done: false,
-    }
+    let (task, meta) = Spawned::new(name, location).wrap(future);
+    JoinHandle::new(tokio::spawn(task), meta)
 }
 
 /// Spawns a future onto the current [`LocalSet`](tokio::task::LocalSet) (a
@@ -543,13 +549,8 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let spawned = Spawned::new(name, location);
-    let meta = spawned.meta.clone();
-    JoinHandle {
-        inner: tokio::task::spawn_local(spawned.wrap(future)),
-        meta,
-        done: false,
-    }
+    let (task, meta) = Spawned::new(name, location).wrap(future);
+    JoinHandle::new(tokio::task::spawn_local(task), meta)
 }
 
 /// Runs a blocking closure on the runtime's blocking pool, in a copy of the
@@ -615,11 +616,7 @@ where
             }
         })
     });
-    JoinHandle {
-        inner,
-        meta,
-        done: false,
-    }
+    JoinHandle::new(inner, meta)
 }
 
 /// One unit of the runner's count of running blocking work; counts down
