@@ -100,7 +100,7 @@ pub mod task;
 
 pub use context::{Context, ContextError, ContextVar, Scope, SetGuard, Token, copy_context};
 pub use error::Error;
-pub use runner::{Builder, Runner, run};
+pub use runner::{Builder, LostPanic, Runner, run};
 pub use signal::interrupted;
 pub use task::{JoinHandle, spawn, spawn_blocking, spawn_local};
 

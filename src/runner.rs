@@ -550,6 +550,32 @@ pub struct Builder {
     signals: SignalConfig,
     /// The debug-mode slow-poll threshold.
     slow_poll_threshold: Duration,
+    /// What a panic nobody can retrieve does.
+    lost_panic: LostPanic,
+}
+
+/// What a runner does when a task panics and nobody can retrieve the panic
+/// any more (its [`JoinHandle`](crate::JoinHandle) was dropped unread): see
+/// [`Builder::lost_panic`].
+///
+/// # Examples
+///
+/// ```
+/// let runner = runner::Runner::builder()
+///     .lost_panic(runner::LostPanic::CancelMain)
+///     .build();
+/// # drop(runner);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LostPanic {
+    /// Report it (an ERROR event under the `runner` target) and go on:
+    /// asyncio's "Task exception was never retrieved".
+    #[default]
+    Report,
+    /// Report it and cancel the main task, so that `run` returns
+    /// `Error::TaskPanicked` (Tokio's `unhandled_panic = "shutdown_runtime"`).
+    CancelMain,
 }
 
 impl Builder {
@@ -570,6 +596,7 @@ impl Builder {
             shutdown_timeout: Duration::from_secs(300),
             signals: SignalConfig::default(),
             slow_poll_threshold: Duration::from_millis(100),
+            lost_panic: LostPanic::Report,
         }
     }
 
@@ -705,6 +732,22 @@ impl Builder {
         self
     }
 
+    /// What a task panic that nobody can retrieve any more does (default
+    /// [`LostPanic::Report`]: it is reported and the run goes on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::builder()
+    ///     .lost_panic(runner::LostPanic::Report)
+    ///     .build();
+    /// # drop(runner);
+    /// ```
+    pub fn lost_panic(mut self, policy: LostPanic) -> Self {
+        self.lost_panic = policy;
+        self
+    }
+
     /// Builds the runner. Nothing is started yet: the runtime is built by
     /// the first `run` or `handle`. `RUNNER_DEBUG` is read here.
     ///
@@ -748,6 +791,7 @@ impl fmt::Debug for Builder {
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("signals", &self.signals)
             .field("slow_poll_threshold", &self.slow_poll_threshold)
+            .field("lost_panic", &self.lost_panic)
             .finish()
     }
 }
