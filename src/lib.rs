@@ -84,10 +84,13 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
+mod builder;
 mod context;
+mod current;
 mod debug;
 mod error;
-mod guard;
+mod event_loop;
+mod meta;
 #[doc(hidden)]
 pub mod __private {
     //! Not public API.
@@ -95,12 +98,14 @@ pub mod __private {
 }
 mod private;
 mod runner;
+mod shared;
 mod signal;
 pub mod task;
 
+pub use builder::{Builder, LostPanic};
 pub use context::{Context, ContextError, ContextVar, Scope, SetGuard, Token, copy_context};
 pub use error::Error;
-pub use runner::{Builder, LostPanic, Runner, run};
+pub use runner::{Runner, run};
 pub use signal::interrupted;
 pub use task::{JoinHandle, spawn, spawn_blocking, spawn_local};
 

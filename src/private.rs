@@ -6,7 +6,6 @@ use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::process::{ExitCode, Termination};
-use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
@@ -22,21 +21,13 @@ pub use tokio::runtime::Builder as RuntimeBuilder;
 /// How many runner-task panics were reported as never retrieved (counted in
 /// debug mode only).
 pub fn lost_panics(runner: &Runner) -> usize {
-    runner
-        .shared()
-        .debug
-        .as_ref()
-        .map_or(0, |d| d.lost_panics.load(Ordering::Acquire))
+    runner.lost_panics()
 }
 
 /// The tasks `close` reported still pending (debug mode only), as
 /// "`name` spawned at file:line:col".
 pub fn left_pending(runner: &Runner) -> Vec<String> {
-    runner
-        .shared()
-        .debug
-        .as_ref()
-        .map_or_else(Vec::new, |d| d.registry.left_pending())
+    runner.left_pending()
 }
 
 /// Makes `start_paused = true` without Tokio's `test-util` feature a clear

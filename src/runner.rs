@@ -1,39 +1,35 @@
-//! The loop's life: [`run`], [`Runner`] and its [`Builder`].
+//! The loop's life: [`run`] and [`Runner`].
 //!
 //! A runner is created (nothing built), initialised by its first `run` or
-//! `handle` (runtime, `LocalSet` and context built), and closed (tasks
-//! cancelled, blocking pool shut down, runtime dropped), as asyncio's
-//! `Runner` in `Lib/asyncio/runners.py`.
+//! `handle` (event loop and context built), and closed (tasks cancelled,
+//! blocking pool shut down, runtime dropped), as asyncio's `Runner` in
+//! `Lib/asyncio/runners.py`. A run is five steps, each a small function
+//! below: take the thread ([`LoopGuard`]), build on first use
+//! ([`Runner::lazy_init`]), wrap the main task in its context
+//! ([`MainTask`]), hand Ctrl-C to it ([`interruptible`]), drive the loop
+//! ([`EventLoop::block_on`]).
 #![forbid(unsafe_code)]
 
 use std::fmt;
 use std::future::Future;
-use std::future::poll_fn;
-use std::io;
 use std::marker::PhantomData;
 use std::mem;
 use std::panic::Location;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::task::Poll;
 use std::time::Duration;
 
-use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
-use tokio::task::LocalSet;
+use tokio::runtime::Handle;
 
-use crate::Error;
+use crate::builder::Settings;
 use crate::context::{Context, copy_context};
-use crate::debug;
-use crate::guard::{self, LoopGuard};
+use crate::current::{self, LoopGuard};
+use crate::event_loop::EventLoop;
+use crate::meta::TaskMeta;
+use crate::shared::{self, LoopShared};
 use crate::signal::{Interrupts, SignalConfig};
-use crate::task::{self, DebugShared, LoopShared, TaskMeta};
-
-/// The output of a future that never completes.
-enum Never {}
-
-/// A closure that builds the runtime (asyncio's `loop_factory`).
-type RuntimeFactory = Box<dyn FnOnce() -> io::Result<Runtime>>;
+use crate::task::MainTask;
+use crate::{Builder, Error, debug};
 
 /// Runs `future` as the main task of a fresh loop, closes the loop, and
 /// returns the future's output: asyncio's `asyncio.run(main())`.
@@ -69,14 +65,13 @@ type RuntimeFactory = Box<dyn FnOnce() -> io::Result<Runtime>>;
 /// ```
 #[track_caller]
 pub fn run<F: Future>(future: F) -> Result<F::Output, Error> {
-    let location = Location::caller();
     let mut runner = Runner::new();
-    let result = runner.run_at(future, None, location);
+    let result = runner.run_at(future, None, Location::caller());
     runner.close();
     result
 }
 
-/// A reusable event loop: one runtime, one [`LocalSet`] and one [`Context`]
+/// A reusable event loop: one runtime, one [`LocalSet`](tokio::task::LocalSet) and one [`Context`]
 /// kept across many [`run`](Self::run)s, as asyncio's `asyncio.Runner`.
 ///
 /// Nothing is built until the first `run` (or [`handle`](Self::handle)).
@@ -103,10 +98,10 @@ pub fn run<F: Future>(future: F) -> Result<F::Output, Error> {
 /// ```
 pub struct Runner {
     /// Settings from the builder.
-    config: Config,
+    settings: Settings,
     /// Created, initialised or closed.
     state: State,
-    /// What the runner's tasks carry; made at build so that what it counts
+    /// What the runner's tasks share; made at build, so that what it counts
     /// outlives the loop.
     shared: Arc<LoopShared>,
     /// A runner belongs to its thread.
@@ -120,31 +115,19 @@ enum State {
     /// The loop exists.
     Initialized(Loop),
     /// Closed for good: by the `close` call at this location, or (`None`)
-    /// because the runtime could not be built.
+    /// because the runtime factory failed or panicked.
     Closed(Option<&'static Location<'static>>),
 }
 
 /// What a runner builds on first use.
 struct Loop {
-    /// The Tokio runtime that does the work.
-    runtime: Runtime,
-    /// Where `spawn_local` tasks live; entered while the main task runs.
-    local: LocalSet,
+    /// The runtime and its `LocalSet`.
+    event_loop: EventLoop,
     /// The runner's context: every `run` runs in it.
     context: Context,
-    /// What the runner's tasks carry.
-    shared: Arc<LoopShared>,
     /// The main task's name and spawn site (the site is set by each `run`),
     /// made once rather than per run.
-    main: Box<TaskMeta>,
-}
-
-/// The builder's settings.
-struct Config {
-    debug: bool,
-    factory: Option<RuntimeFactory>,
-    shutdown_timeout: Duration,
-    signals: SignalConfig,
+    main: TaskMeta,
 }
 
 impl Runner {
@@ -173,6 +156,16 @@ impl Runner {
     /// ```
     pub fn builder() -> Builder {
         Builder::new()
+    }
+
+    /// A runner with these settings; debug mode on when `slow_poll` is set.
+    pub(crate) fn with_settings(settings: Settings, slow_poll: Option<Duration>) -> Self {
+        Runner {
+            settings,
+            state: State::Created,
+            shared: Arc::new(LoopShared::new(slow_poll)),
+            _not_send: PhantomData,
+        }
     }
 
     /// Runs `future` as the main task in the runner's context and returns
@@ -236,124 +229,48 @@ impl Runner {
         &mut self,
         future: F,
         context: Option<&Context>,
-        location: &'static Location<'static>,
+        at: &'static Location<'static>,
     ) -> Result<F::Output, Error> {
-        let _guard = LoopGuard::enter(location).inspect_err(|_| self.explain_nested(location))?;
-        let Config {
-            debug: is_debug,
-            signals,
-            ..
-        } = self.config;
-        let lp = match self.lazy_init() {
+        let _guard = self.take_thread(at)?;
+        let (signals, shared) = (self.settings.signals, &self.shared);
+        let lp = match Self::lazy_init(&mut self.state, &mut self.settings) {
             Ok(lp) => lp,
             Err(err) => {
-                if is_debug {
-                    self.explain_refusal(&err, location);
-                }
+                explain_refusal(shared, &err, &self.state, at);
                 return Err(err);
             }
         };
-        let Loop {
-            runtime,
-            local,
-            context: own_context,
-            shared,
-            main: meta,
-        } = lp;
-        meta.location = location;
-        let context = context.unwrap_or(own_context);
-        let mut runner = Some(shared.clone());
-        let _runner = task::enter_runner(&mut runner);
-        let slow_poll = shared.debug.as_ref().map(|d| d.slow_poll);
-        let main = context.scope_ref(debug::Timed::new(future, meta, slow_poll));
-        let mut interrupts = Interrupts::install(signals, task::runner_id(shared));
-        // The main future moves in (it is dropped inside the loop, where its
-        // `Drop` may still use the runtime); the guard, large for its timer,
-        // is boxed so the future moved around by `block_on` stays small.
-        let main = async move {
-            let main = pin!(main);
-            match &mut interrupts {
-                Some(interrupts) => Box::pin(interrupts.guard(main)).await,
-                None => Ok(main.await),
-            }
-        };
-        if runtime.handle().runtime_flavor() == RuntimeFlavor::CurrentThread {
-            return local.block_on(runtime, main);
-        }
-        // A multi-thread runtime: the main task may call `block_in_place`, as
-        // the body of `#[tokio::main]` may, but not inside the `LocalSet`'s
-        // own poll, which forbids it. So the main task is polled beside the
-        // `LocalSet`, which is entered so that `spawn_local` finds it. (On a
-        // current-thread runtime `block_in_place` is never allowed, and the
-        // `LocalSet`'s own driving is cheaper: no wake-up per `spawn_local`.)
-        let _local = local.enter();
-        let local_tasks = poll_fn(|cx| {
-            // Ready means "no local task left"; more may be spawned later.
-            let _ = Pin::new(&mut *local).poll(cx);
-            Poll::<Never>::Pending
-        });
-        runtime.block_on(async move {
-            tokio::select! {
-                biased;
-                output = main => output,
-                never = local_tasks => match never {},
+        let main = MainTask::new(future, &mut lp.main, at, shared.slow_poll());
+        let main = context.unwrap_or(&lp.context).scope_ref(main);
+        lp.event_loop
+            .block_on(interruptible(main, signals, shared::id(shared)))
+    }
+
+    /// One loop per thread: marks this thread as driving the runner's loop,
+    /// or refuses (explained in debug mode).
+    fn take_thread(&self, at: &'static Location<'static>) -> Result<LoopGuard, Error> {
+        LoopGuard::enter(at, &self.shared).inspect_err(|_| {
+            if self.is_debug() {
+                explain_nested(at);
             }
         })
     }
 
-    fn explain_nested(&self, location: &Location<'_>) {
-        if !self.config.debug {
-            return;
+    /// Builds the loop on first use: asyncio's `_lazy_init`. A factory that
+    /// fails or panics leaves the runner closed: it is spent, and the runner
+    /// never falls back to a runtime it was not given.
+    fn lazy_init<'a>(state: &'a mut State, settings: &mut Settings) -> Result<&'a mut Loop, Error> {
+        if let State::Created = state {
+            // Closed until built, so that a panicking factory leaves it so.
+            *state = State::Closed(None);
+            let event_loop = EventLoop::build(settings.factory.take())?;
+            *state = State::Initialized(Loop {
+                event_loop,
+                context: copy_context(),
+                main: TaskMeta::new(Some("main"), Location::caller(), Default::default()),
+            });
         }
-        let what = match guard::running_loop() {
-            Some(running) => format!(
-                "refused to run: this thread is already running a runner loop, entered by \
-                 the call at {running}; `.await` the future inside it instead"
-            ),
-            None => "refused to run: this thread is driving a Tokio runtime (`#[tokio::main]`, \
-                     a task, or a thread that entered a runtime handle); `.await` the future, \
-                     or start the runner in `spawn_blocking` or on a plain thread"
-                .to_owned(),
-        };
-        debug::misuse(&what, location);
-    }
-
-    fn explain_refusal(&self, err: &Error, location: &Location<'_>) {
-        let what = match (err, &self.state) {
-            (Error::Closed, State::Closed(Some(closed))) => format!(
-                "refused to run: the runner was closed at {closed}; \
-                 create a new `Runner` to run more"
-            ),
-            (Error::Closed, State::Closed(None)) => "refused to run: the runner is closed \
-                because its runtime factory failed on first use; create a new `Runner`"
-                .to_owned(),
-            _ => format!("refused to run: {err}"),
-        };
-        debug::misuse(&what, location);
-    }
-
-    /// Builds the loop on first use: asyncio's `_lazy_init`.
-    fn lazy_init(&mut self) -> Result<&mut Loop, Error> {
-        if let State::Created = self.state {
-            let runtime = match self.config.factory.take() {
-                Some(factory) => factory(),
-                None => tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build(),
-            };
-            match runtime {
-                Ok(runtime) => {
-                    self.state = State::Initialized(Loop::new(runtime, self.shared.clone()))
-                }
-                Err(err) => {
-                    // The factory is spent: a runner whose loop could not be
-                    // built cannot run anything.
-                    self.state = State::Closed(None);
-                    return Err(Error::Runtime(err));
-                }
-            }
-        }
-        match &mut self.state {
+        match state {
             State::Initialized(lp) => Ok(lp),
             State::Closed(_) => Err(Error::Closed),
             State::Created => unreachable!("initialised above"),
@@ -380,12 +297,22 @@ impl Runner {
     /// assert_eq!(runner.run(task).unwrap().unwrap(), 7);
     /// ```
     pub fn handle(&mut self) -> Result<Handle, Error> {
-        Ok(self.lazy_init()?.runtime.handle().clone())
+        let lp = Self::lazy_init(&mut self.state, &mut self.settings)?;
+        Ok(lp.event_loop.handle().clone())
     }
 
-    /// What the runner's tasks share, for `__private`.
-    pub(crate) fn shared(&self) -> &LoopShared {
-        &self.shared
+    /// How many task panics nobody retrieved were reported so far.
+    pub(crate) fn lost_panics(&self) -> usize {
+        self.shared.lost_panics.count()
+    }
+
+    /// The tasks `close` reported still pending (debug mode only), as
+    /// "`name` spawned at file:line:col".
+    pub(crate) fn left_pending(&self) -> Vec<String> {
+        self.shared
+            .debug
+            .as_ref()
+            .map_or_else(Vec::new, |d| d.registry.left_pending())
     }
 
     /// Whether debug mode is on: [`Builder::debug`], or when that was left
@@ -399,7 +326,7 @@ impl Runner {
     /// assert!(runner.is_debug());
     /// ```
     pub fn is_debug(&self) -> bool {
-        self.config.debug
+        self.shared.debug.is_some()
     }
 
     /// Closes the runner: cancels every task still alive (each is dropped,
@@ -434,66 +361,98 @@ impl Runner {
         }
         let at = Location::caller();
         if let State::Initialized(lp) = mem::replace(&mut self.state, State::Closed(Some(at))) {
-            lp.close(at, self.config.shutdown_timeout);
+            lp.close(at, &self.shared, self.settings.shutdown_timeout);
         }
     }
 }
 
 impl Loop {
-    fn new(runtime: Runtime, shared: Arc<LoopShared>) -> Self {
-        Loop {
-            runtime,
-            local: LocalSet::new(),
-            context: copy_context(),
-            shared,
-            main: Box::new(TaskMeta::new(Some("main"), Location::caller())),
-        }
-    }
-
-    /// Each step runs even if an earlier one panicked: what is left is
-    /// dropped while unwinding, in field order. `at` is the `close` call.
-    fn close(self, at: &'static Location<'static>, shutdown_timeout: Duration) {
+    /// asyncio's `close` ladder: each step runs even if an earlier one
+    /// panicked (what is left is dropped while unwinding, in field order).
+    /// `at` is the `close` call.
+    fn close(self, at: &'static Location<'static>, shared: &Arc<LoopShared>, timeout: Duration) {
         let Loop {
-            runtime,
-            local,
+            event_loop,
             context,
-            shared,
             main: _,
         } = self;
-        let Ok(_guard) = LoopGuard::enter(at) else {
-            tracing::warn!(
-                target: "runner",
-                called_at = %at,
-                "Runner closed from inside a running loop (close called at {at}): its runtime \
-                 is shut down in the background without waiting for its tasks; close runners \
-                 outside async code",
-            );
-            drop(local);
-            runtime.shutdown_background();
+        if tokio_is_torn_down() {
+            // A runner kept in a thread-local, dropped at thread exit after
+            // Tokio's own thread-locals: neither its tasks nor its runtime
+            // can be dropped any more without aborting the process.
+            debug::closed_in_background(at, "while its thread exits");
+            event_loop.abandon();
+            return;
+        }
+        let Ok(_guard) = LoopGuard::enter(at, shared) else {
+            debug::closed_in_background(at, "from inside a running loop");
+            event_loop.shutdown_background();
             return;
         };
         if let Some(debug) = &shared.debug {
             debug.registry.report_leftovers();
         }
-        {
-            let _in_runtime = runtime.enter();
-            drop(local);
-        }
-        runtime.shutdown_timeout(shutdown_timeout);
-        let still_running = shared.blocking.load(Ordering::Acquire);
+        event_loop.shutdown(timeout);
+        let still_running = shared.blocking.len();
         if still_running > 0 {
-            tracing::warn!(
-                target: "runner",
-                still_running,
-                timeout_s = shutdown_timeout.as_secs_f64(),
-                "Runner::close: {still_running} blocking task(s) started with \
-                 runner::spawn_blocking still running after the shutdown timeout of {:?}; \
-                 they are left behind",
-                shutdown_timeout,
-            );
+            debug::blocking_left_behind(still_running, timeout);
         }
         drop(context);
     }
+}
+
+/// Runs the main task until it completes or a handled signal cancels it
+/// (see the signal module); without signal handling, just the main task.
+async fn interruptible<F: Future>(
+    main: F,
+    signals: SignalConfig,
+    owner: usize,
+) -> Result<F::Output, Error> {
+    let main = pin!(main);
+    match Interrupts::install(signals, owner) {
+        // Boxed: the guard is large for its timer, and the future that
+        // `block_on` moves around stays small.
+        Some(mut interrupts) => Box::pin(interrupts.guard(main)).await,
+        None => Ok(main.await),
+    }
+}
+
+/// Whether this thread's Tokio context is gone (thread-local destruction).
+fn tokio_is_torn_down() -> bool {
+    matches!(Handle::try_current(), Err(err) if err.is_thread_local_destroyed())
+}
+
+/// Explains a refused nested run, in debug mode.
+fn explain_nested(at: &Location<'_>) {
+    let what = match current::running_loop() {
+        Some(running) => format!(
+            "refused to run: this thread is already running a runner loop, entered by \
+             the call at {running}; `.await` the future inside it instead"
+        ),
+        None => "refused to run: this thread is driving a Tokio runtime (`#[tokio::main]`, \
+                 a task, or a thread that entered a runtime handle); `.await` the future, \
+                 or start the runner in `spawn_blocking` or on a plain thread"
+            .to_owned(),
+    };
+    debug::misuse(&what, at);
+}
+
+/// Explains a refused run on a closed runner, in debug mode.
+fn explain_refusal(shared: &LoopShared, err: &Error, state: &State, at: &Location<'_>) {
+    if shared.debug.is_none() {
+        return;
+    }
+    let what = match (err, state) {
+        (Error::Closed, State::Closed(Some(closed))) => format!(
+            "refused to run: the runner was closed at {closed}; \
+             create a new `Runner` to run more"
+        ),
+        (Error::Closed, State::Closed(None)) => "refused to run: the runner is closed \
+            because its runtime factory failed on first use; create a new `Runner`"
+            .to_owned(),
+        _ => format!("refused to run: {err}"),
+    };
+    debug::misuse(&what, at);
 }
 
 impl Default for Runner {
@@ -517,281 +476,8 @@ impl fmt::Debug for Runner {
         };
         f.debug_struct("Runner")
             .field("state", &state)
-            .field("debug", &self.config.debug)
+            .field("debug", &self.is_debug())
+            .field("lost_panic", &self.settings.lost_panic)
             .finish_non_exhaustive()
-    }
-}
-
-/// Configures a [`Runner`]. Every setting has a default; see each method.
-///
-/// # Examples
-///
-/// ```
-/// use std::time::Duration;
-///
-/// let mut runner = runner::Runner::builder()
-///     .debug(true)
-///     .shutdown_timeout(Duration::from_secs(10))
-///     .handle_sigint(false)
-///     .slow_poll_threshold(Duration::from_millis(50))
-///     .build();
-/// assert!(runner.is_debug());
-/// runner.run(async {}).unwrap();
-/// ```
-#[must_use = "a builder does nothing until `build` is called"]
-pub struct Builder {
-    /// `None`: follow `RUNNER_DEBUG`.
-    debug: Option<bool>,
-    /// `None`: a current-thread runtime with all drivers enabled.
-    factory: Option<RuntimeFactory>,
-    /// How long `close` waits for blocking work.
-    shutdown_timeout: Duration,
-    /// Which signals `run` handles, and the grace period.
-    signals: SignalConfig,
-    /// The debug-mode slow-poll threshold.
-    slow_poll_threshold: Duration,
-    /// What a panic nobody can retrieve does.
-    lost_panic: LostPanic,
-}
-
-/// What a runner does when a task panics and nobody can retrieve the panic
-/// any more (its [`JoinHandle`](crate::JoinHandle) was dropped unread): see
-/// [`Builder::lost_panic`].
-///
-/// # Examples
-///
-/// ```
-/// let runner = runner::Runner::builder()
-///     .lost_panic(runner::LostPanic::CancelMain)
-///     .build();
-/// # drop(runner);
-/// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LostPanic {
-    /// Report it (an ERROR event under the `runner` target) and go on:
-    /// asyncio's "Task exception was never retrieved".
-    #[default]
-    Report,
-    /// Report it and cancel the main task, so that `run` returns
-    /// `Error::TaskPanicked` (Tokio's `unhandled_panic = "shutdown_runtime"`).
-    CancelMain,
-}
-
-impl Builder {
-    /// A builder with every default: debug from `RUNNER_DEBUG`, a
-    /// current-thread runtime, 300 s shutdown timeout, SIGINT handled,
-    /// SIGTERM not, no interrupt grace, 100 ms slow-poll threshold.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let runner = runner::Builder::new().build();
-    /// # drop(runner);
-    /// ```
-    pub fn new() -> Self {
-        Builder {
-            debug: None,
-            factory: None,
-            shutdown_timeout: Duration::from_secs(300),
-            signals: SignalConfig::default(),
-            slow_poll_threshold: Duration::from_millis(100),
-            lost_panic: LostPanic::Report,
-        }
-    }
-
-    /// Turns debug mode on or off (default: unset, which follows the
-    /// `RUNNER_DEBUG` environment variable: on when it is set to anything
-    /// but empty, `0` or `false`). `debug(false)` wins over the variable.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert!(!runner::Runner::builder().debug(false).build().is_debug());
-    /// ```
-    pub fn debug(mut self, on: bool) -> Self {
-        self.debug = Some(on);
-        self
-    }
-
-    /// Supplies the runtime: asyncio's `loop_factory`. Called exactly once,
-    /// by the first `run` or `handle` (default: a current-thread runtime
-    /// with all drivers enabled). Any runtime works, multi-thread included;
-    /// the main task and `spawn_local` tasks still run on the thread that
-    /// calls `run`. Enable the time driver if you use
-    /// [`interrupt_grace`](Self::interrupt_grace).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let mut runner = runner::Runner::builder()
-    ///     .runtime(|| {
-    ///         tokio::runtime::Builder::new_multi_thread()
-    ///             .worker_threads(2)
-    ///             .enable_all()
-    ///             .build()
-    ///     })
-    ///     .build();
-    /// let on_worker = runner.run(async {
-    ///     runner::spawn(async { tokio::runtime::worker_index() }).await.unwrap()
-    /// });
-    /// assert!(on_worker.unwrap().is_some());
-    /// ```
-    pub fn runtime<F>(mut self, factory: F) -> Self
-    where
-        F: FnOnce() -> io::Result<Runtime> + 'static,
-    {
-        self.factory = Some(Box::new(factory));
-        self
-    }
-
-    /// How long [`Runner::close`] waits for blocking work to finish (default
-    /// 300 s, asyncio's executor shutdown timeout).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let runner = runner::Runner::builder()
-    ///     .shutdown_timeout(std::time::Duration::from_secs(1))
-    ///     .build();
-    /// # drop(runner);
-    /// ```
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.shutdown_timeout = timeout;
-        self
-    }
-
-    /// Whether `run` handles Ctrl-C (default `true`): the first press
-    /// cancels the main task, the second kills the process. It only ever
-    /// applies on the main thread, and only when SIGINT is at its default
-    /// disposition when `run` starts, as asyncio only takes over Python's
-    /// default handler. Tokio never removes a SIGINT handler once
-    /// `tokio::signal::ctrl_c()` (or `signal(SignalKind::interrupt())`) was
-    /// used, so from then on SIGINT belongs to that code and later runs leave
-    /// it alone. Listeners created during a run hear the press too.
-    ///
-    /// Implemented on Linux; on other targets runs take no signals, so Ctrl-C
-    /// keeps its default action there.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let runner = runner::Runner::builder().handle_sigint(false).build();
-    /// # drop(runner);
-    /// ```
-    pub fn handle_sigint(mut self, on: bool) -> Self {
-        self.signals.sigint = on;
-        self
-    }
-
-    /// Whether `run` treats SIGTERM as it treats Ctrl-C (default `false`),
-    /// for services stopped by supervisors and container runtimes.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let runner = runner::Runner::builder().handle_sigterm(true).build();
-    /// # drop(runner);
-    /// ```
-    pub fn handle_sigterm(mut self, on: bool) -> Self {
-        self.signals.sigterm = on;
-        self
-    }
-
-    /// How long the main task may go on after the first Ctrl-C before it is
-    /// cancelled (default zero: cancelled at once). During the grace,
-    /// [`interrupted`](crate::interrupted) has completed and the main task
-    /// can finish on its own; if it returns a value, `run` returns it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let runner = runner::Runner::builder()
-    ///     .interrupt_grace(std::time::Duration::from_secs(2))
-    ///     .build();
-    /// # drop(runner);
-    /// ```
-    pub fn interrupt_grace(mut self, grace: Duration) -> Self {
-        self.signals.grace = grace;
-        self
-    }
-
-    /// In debug mode, polls that hold the thread longer than this are
-    /// reported (default 100 ms, asyncio's `slow_callback_duration`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let runner = runner::Runner::builder()
-    ///     .slow_poll_threshold(std::time::Duration::from_millis(10))
-    ///     .build();
-    /// # drop(runner);
-    /// ```
-    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Self {
-        self.slow_poll_threshold = threshold;
-        self
-    }
-
-    /// What a task panic that nobody can retrieve any more does (default
-    /// [`LostPanic::Report`]: it is reported and the run goes on).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let runner = runner::Runner::builder()
-    ///     .lost_panic(runner::LostPanic::Report)
-    ///     .build();
-    /// # drop(runner);
-    /// ```
-    pub fn lost_panic(mut self, policy: LostPanic) -> Self {
-        self.lost_panic = policy;
-        self
-    }
-
-    /// Builds the runner. Nothing is started yet: the runtime is built by
-    /// the first `run` or `handle`. `RUNNER_DEBUG` is read here.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let mut runner = runner::Runner::builder().build();
-    /// runner.run(async {}).unwrap();
-    /// ```
-    pub fn build(self) -> Runner {
-        let debug = self.debug.unwrap_or_else(debug::env_debug);
-        let shared = Arc::new(LoopShared {
-            debug: debug.then(|| DebugShared::new(self.slow_poll_threshold)),
-            ..LoopShared::default()
-        });
-        Runner {
-            shared,
-            config: Config {
-                debug,
-                factory: self.factory,
-                shutdown_timeout: self.shutdown_timeout,
-                signals: self.signals,
-            },
-            state: State::Created,
-            _not_send: PhantomData,
-        }
-    }
-}
-
-impl Default for Builder {
-    fn default() -> Self {
-        Builder::new()
-    }
-}
-
-impl fmt::Debug for Builder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("debug", &self.debug)
-            .field("custom_runtime", &self.factory.is_some())
-            .field("shutdown_timeout", &self.shutdown_timeout)
-            .field("signals", &self.signals)
-            .field("slow_poll_threshold", &self.slow_poll_threshold)
-            .field("lost_panic", &self.lost_panic)
-            .finish()
     }
 }

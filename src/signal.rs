@@ -57,7 +57,7 @@ const RUNNING: u8 = 1;
 const INTERRUPTED: u8 = 2;
 
 static STATE: AtomicU8 = AtomicU8::new(IDLE);
-/// The runner whose run owns the signals (see `task::runner_id`), 0 if none.
+/// The runner whose run owns the signals (see `shared::id`), 0 if none.
 static OWNER: AtomicUsize = AtomicUsize::new(0);
 /// The main task's waker.
 static MAIN: AtomicWaker = AtomicWaker::new();
@@ -99,7 +99,7 @@ pub async fn interrupted() {
         let mut notified = std::pin::pin!(notified);
         notified.as_mut().enable();
         if STATE.load(Ordering::Acquire) == INTERRUPTED
-            && OWNER.load(Ordering::Acquire) == crate::task::current_runner_id()
+            && OWNER.load(Ordering::Acquire) == crate::current::runner_id()
         {
             return;
         }

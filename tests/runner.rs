@@ -1,5 +1,5 @@
-//! `runner::run` and `Runner`: the loop's life (SPEC 2) and one loop per
-//! thread (SPEC 2.1).
+//! `runner::run` and `Runner`: the loop's life and one loop per thread (see
+//! the crate docs and DESIGN.md).
 
 // Handing a task from one run to the next is what these tests check.
 #![allow(clippy::async_yields_async)]
@@ -178,6 +178,93 @@ fn a_failing_factory_is_a_runtime_error_and_closes_the_runner() {
         other => panic!("expected Error::Runtime, got {other:?}"),
     }
     assert!(matches!(runner.run(async {}), Err(Error::Closed)));
+}
+
+#[test]
+fn a_panicking_factory_closes_the_runner_instead_of_falling_back_to_the_default() {
+    let mut runner = Runner::builder()
+        .runtime(|| panic!("factory panicked"))
+        .build();
+    let panicked = catch_unwind(AssertUnwindSafe(|| runner.run(async {})));
+    assert!(panicked.is_err());
+    let called = Arc::new(AtomicBool::new(false));
+    let polled = called.clone();
+    let result = runner.run(async move { polled.store(true, Ordering::Relaxed) });
+    assert!(matches!(result, Err(Error::Closed)), "{result:?}");
+    assert!(!called.load(Ordering::Relaxed), "no default runtime ran it");
+}
+
+#[test]
+fn spawn_local_works_from_every_task_of_the_default_loop() {
+    let out = runner::run(async {
+        let from_spawn = runner::spawn(async { runner::spawn_local(async { 1 }).await.unwrap() });
+        let from_raw = tokio::spawn(async { runner::spawn_local(async { 2 }).await.unwrap() });
+        let from_local = runner::spawn_local(async {
+            runner::spawn(async { runner::spawn_local(async { 3 }).await.unwrap() })
+                .await
+                .unwrap()
+        });
+        from_spawn.await.unwrap() + from_raw.await.unwrap() + from_local.await.unwrap()
+    })
+    .unwrap();
+    assert_eq!(out, 6);
+}
+
+#[test]
+fn a_runner_kept_in_a_thread_local_closes_at_thread_exit() {
+    // Run in a child process: before the fix, the thread's exit aborted the
+    // process ("thread local panicked on drop").
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "thread_local_runner_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{status:?}");
+    assert!(stdout.contains("1 passed"), "{stdout}");
+}
+
+#[test]
+#[ignore = "run in a child process by `a_runner_kept_in_a_thread_local_closes_at_thread_exit`"]
+fn thread_local_runner_child() {
+    use std::cell::RefCell;
+    thread_local! {
+        static LOOP: RefCell<Runner> =
+            RefCell::new(Runner::builder().handle_sigint(false).build());
+    }
+    for _ in 0..4 {
+        let out = std::thread::spawn(|| {
+            LOOP.with_borrow_mut(|r| {
+                r.run(async {
+                    runner::spawn_local(std::future::pending::<()>());
+                    runner::spawn_blocking(|| ());
+                    2
+                })
+                .unwrap()
+            })
+        })
+        .join()
+        .unwrap();
+        assert_eq!(out, 2);
+    }
+    // And on this thread, whose thread-locals are destroyed after the test.
+    LOOP.with_borrow_mut(|r| r.run(async { 3 }).unwrap());
+}
+
+#[test]
+fn a_lost_panic_of_blocking_work_is_counted_like_a_tasks() {
+    let mut runner = Runner::builder().handle_sigint(false).build();
+    runner
+        .run(async {
+            drop(runner::spawn_blocking(|| panic!("lost in the pool")));
+        })
+        .unwrap();
+    runner.close();
+    assert_eq!(runner::__private::lost_panics(&runner), 1);
 }
 
 // --- one loop per thread ----------------------------------------------------

@@ -1,0 +1,292 @@
+//! [`Builder`]: every setting of a [`Runner`], each with its default.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use tokio::runtime::Runtime;
+
+use crate::Runner;
+use crate::debug;
+use crate::event_loop::RuntimeFactory;
+use crate::signal::SignalConfig;
+
+/// Configures a [`Runner`]. Every setting has a default; see each method.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let mut runner = runner::Runner::builder()
+///     .debug(true)
+///     .shutdown_timeout(Duration::from_secs(10))
+///     .handle_sigint(false)
+///     .slow_poll_threshold(Duration::from_millis(50))
+///     .build();
+/// assert!(runner.is_debug());
+/// runner.run(async {}).unwrap();
+/// ```
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct Builder {
+    /// `None`: follow `RUNNER_DEBUG`.
+    debug: Option<bool>,
+    /// `None`: a current-thread runtime with all drivers enabled.
+    factory: Option<RuntimeFactory>,
+    /// How long `close` waits for blocking work.
+    shutdown_timeout: Duration,
+    /// Which signals `run` handles, and the grace period.
+    signals: SignalConfig,
+    /// The debug-mode slow-poll threshold.
+    slow_poll_threshold: Duration,
+    /// What a panic nobody can retrieve does.
+    lost_panic: LostPanic,
+}
+
+/// What a runner does when a task panics and nobody can retrieve the panic
+/// any more (its [`JoinHandle`](crate::JoinHandle) was dropped unread): see
+/// [`Builder::lost_panic`].
+///
+/// # Examples
+///
+/// ```
+/// let runner = runner::Runner::builder()
+///     .lost_panic(runner::LostPanic::CancelMain)
+///     .build();
+/// # drop(runner);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LostPanic {
+    /// Report it (an ERROR event under the `runner` target) and go on:
+    /// asyncio's "Task exception was never retrieved".
+    #[default]
+    Report,
+    /// Report it and cancel the main task, so that `run` returns
+    /// `Error::TaskPanicked` (Tokio's `unhandled_panic = "shutdown_runtime"`).
+    CancelMain,
+}
+
+impl Builder {
+    /// A builder with every default: debug from `RUNNER_DEBUG`, a
+    /// current-thread runtime, 300 s shutdown timeout, SIGINT handled,
+    /// SIGTERM not, no interrupt grace, 100 ms slow-poll threshold.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Builder::new().build();
+    /// # drop(runner);
+    /// ```
+    pub fn new() -> Self {
+        Builder {
+            debug: None,
+            factory: None,
+            shutdown_timeout: Duration::from_secs(300),
+            signals: SignalConfig::default(),
+            slow_poll_threshold: Duration::from_millis(100),
+            lost_panic: LostPanic::Report,
+        }
+    }
+
+    /// Turns debug mode on or off (default: unset, which follows the
+    /// `RUNNER_DEBUG` environment variable: on when it is set to anything
+    /// but empty, `0` or `false`). `debug(false)` wins over the variable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(!runner::Runner::builder().debug(false).build().is_debug());
+    /// ```
+    pub fn debug(mut self, on: bool) -> Self {
+        self.debug = Some(on);
+        self
+    }
+
+    /// Supplies the runtime: asyncio's `loop_factory`. Called exactly once,
+    /// by the first `run` or `handle` (default: a current-thread runtime
+    /// with all drivers enabled). Any runtime works, multi-thread included;
+    /// the main task and `spawn_local` tasks still run on the thread that
+    /// calls `run`. Enable the time driver if you use
+    /// [`interrupt_grace`](Self::interrupt_grace).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut runner = runner::Runner::builder()
+    ///     .runtime(|| {
+    ///         tokio::runtime::Builder::new_multi_thread()
+    ///             .worker_threads(2)
+    ///             .enable_all()
+    ///             .build()
+    ///     })
+    ///     .build();
+    /// let on_worker = runner.run(async {
+    ///     runner::spawn(async { tokio::runtime::worker_index() }).await.unwrap()
+    /// });
+    /// assert!(on_worker.unwrap().is_some());
+    /// ```
+    pub fn runtime<F>(mut self, factory: F) -> Self
+    where
+        F: FnOnce() -> io::Result<Runtime> + 'static,
+    {
+        self.factory = Some(Box::new(factory));
+        self
+    }
+
+    /// How long [`Runner::close`] waits for blocking work to finish (default
+    /// 300 s, asyncio's executor shutdown timeout).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::builder()
+    ///     .shutdown_timeout(std::time::Duration::from_secs(1))
+    ///     .build();
+    /// # drop(runner);
+    /// ```
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Whether `run` handles Ctrl-C (default `true`): the first press
+    /// cancels the main task, the second kills the process. It only ever
+    /// applies on the main thread, and only when SIGINT is at its default
+    /// disposition when `run` starts, as asyncio only takes over Python's
+    /// default handler. Tokio never removes a SIGINT handler once
+    /// `tokio::signal::ctrl_c()` (or `signal(SignalKind::interrupt())`) was
+    /// used, so from then on SIGINT belongs to that code and later runs leave
+    /// it alone. Listeners created during a run hear the press too.
+    ///
+    /// Implemented on Linux; on other targets runs take no signals, so Ctrl-C
+    /// keeps its default action there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::builder().handle_sigint(false).build();
+    /// # drop(runner);
+    /// ```
+    pub fn handle_sigint(mut self, on: bool) -> Self {
+        self.signals.sigint = on;
+        self
+    }
+
+    /// Whether `run` treats SIGTERM as it treats Ctrl-C (default `false`),
+    /// for services stopped by supervisors and container runtimes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::builder().handle_sigterm(true).build();
+    /// # drop(runner);
+    /// ```
+    pub fn handle_sigterm(mut self, on: bool) -> Self {
+        self.signals.sigterm = on;
+        self
+    }
+
+    /// How long the main task may go on after the first Ctrl-C before it is
+    /// cancelled (default zero: cancelled at once). During the grace,
+    /// [`interrupted`](crate::interrupted) has completed and the main task
+    /// can finish on its own; if it returns a value, `run` returns it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::builder()
+    ///     .interrupt_grace(std::time::Duration::from_secs(2))
+    ///     .build();
+    /// # drop(runner);
+    /// ```
+    pub fn interrupt_grace(mut self, grace: Duration) -> Self {
+        self.signals.grace = grace;
+        self
+    }
+
+    /// In debug mode, polls that hold the thread longer than this are
+    /// reported (default 100 ms, asyncio's `slow_callback_duration`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::builder()
+    ///     .slow_poll_threshold(std::time::Duration::from_millis(10))
+    ///     .build();
+    /// # drop(runner);
+    /// ```
+    pub fn slow_poll_threshold(mut self, threshold: Duration) -> Self {
+        self.slow_poll_threshold = threshold;
+        self
+    }
+
+    /// What a task panic that nobody can retrieve any more does (default
+    /// [`LostPanic::Report`]: it is reported and the run goes on).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::builder()
+    ///     .lost_panic(runner::LostPanic::Report)
+    ///     .build();
+    /// # drop(runner);
+    /// ```
+    pub fn lost_panic(mut self, policy: LostPanic) -> Self {
+        self.lost_panic = policy;
+        self
+    }
+
+    /// Builds the runner. Nothing is started yet: the runtime is built by
+    /// the first `run` or `handle`. `RUNNER_DEBUG` is read here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut runner = runner::Runner::builder().build();
+    /// runner.run(async {}).unwrap();
+    /// ```
+    pub fn build(self) -> Runner {
+        let debug = self.debug.unwrap_or_else(debug::env_debug);
+        let settings = Settings {
+            factory: self.factory,
+            shutdown_timeout: self.shutdown_timeout,
+            signals: self.signals,
+            lost_panic: self.lost_panic,
+        };
+        Runner::with_settings(settings, debug.then_some(self.slow_poll_threshold))
+    }
+}
+
+/// What a [`Runner`] keeps of its builder (debug mode and the slow-poll
+/// threshold live in the state its tasks share).
+pub(crate) struct Settings {
+    /// Builds the runtime on first use; `None` once used, or for the default.
+    pub(crate) factory: Option<RuntimeFactory>,
+    /// How long `close` waits for blocking work.
+    pub(crate) shutdown_timeout: Duration,
+    /// Which signals `run` handles, and the grace period.
+    pub(crate) signals: SignalConfig,
+    /// What a panic nobody can retrieve does.
+    pub(crate) lost_panic: LostPanic,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("debug", &self.debug)
+            .field("custom_runtime", &self.factory.is_some())
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("signals", &self.signals)
+            .field("slow_poll_threshold", &self.slow_poll_threshold)
+            .field("lost_panic", &self.lost_panic)
+            .finish()
+    }
+}

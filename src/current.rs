@@ -1,0 +1,214 @@
+//! The runner on this thread: one thread-local that says which runner's loop
+//! this thread drives (one loop per thread) and which runner's task it is
+//! polling (what spawns and reports attach to).
+//!
+//! [`LoopGuard`] is held while a runner drives its loop on this thread; a
+//! second run on the same thread is refused with [`Error::NestedRun`]
+//! instead of panicking or deadlocking. It is an RAII guard, so every exit
+//! path (return, `?`, panic) releases it.
+//!
+//! Tokio's own runtimes are recognised through its public context queries:
+//! a thread with a current runtime handle counts as driving it, except the
+//! blocking pool's threads, where asyncio also allows a new loop
+//! (`asyncio.run` inside `to_thread`). A thread that only entered a handle
+//! (`Handle::enter`) looks the same as a multi-thread `block_on` to those
+//! queries, so it counts as driving a runtime too.
+#![forbid(unsafe_code)]
+
+use std::cell::{Cell, RefCell};
+use std::marker::PhantomData;
+use std::mem;
+use std::panic::Location;
+use std::sync::Arc;
+
+use crate::Error;
+use crate::shared::{self, LoopShared};
+
+/// What this thread is doing for runners.
+struct OnThread {
+    /// The call (`run` or `close`) that entered the loop this thread drives.
+    loop_entered_at: Cell<Option<&'static Location<'static>>>,
+    /// The runner of the task being polled, or of the loop being driven.
+    runner: RefCell<Option<Arc<LoopShared>>>,
+}
+
+thread_local! {
+    static ON_THREAD: OnThread = const {
+        OnThread {
+            loop_entered_at: Cell::new(None),
+            runner: RefCell::new(None),
+        }
+    };
+}
+
+/// Held while a runner drives its loop on this thread. `!Send`: it belongs
+/// to the thread whose state it set.
+#[derive(Debug)]
+pub(crate) struct LoopGuard {
+    /// The runner that was current before, put back on drop.
+    prev: Option<Arc<LoopShared>>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl LoopGuard {
+    /// Marks this thread as driving `runner`'s loop, entered by the call at
+    /// `at`, or says why it cannot.
+    pub(crate) fn enter(
+        at: &'static Location<'static>,
+        runner: &Arc<LoopShared>,
+    ) -> Result<LoopGuard, Error> {
+        if running_loop().is_some() || drives_tokio() {
+            return Err(Error::NestedRun);
+        }
+        let prev = ON_THREAD
+            .try_with(|t| {
+                t.loop_entered_at.set(Some(at));
+                t.runner.replace(Some(runner.clone()))
+            })
+            // The thread is being torn down: nothing can be nested any more.
+            .unwrap_or(None);
+        Ok(LoopGuard {
+            prev,
+            _not_send: PhantomData,
+        })
+    }
+}
+
+impl Drop for LoopGuard {
+    fn drop(&mut self) {
+        let prev = self.prev.take();
+        let _ = ON_THREAD.try_with(|t| {
+            t.loop_entered_at.set(None);
+            t.runner.replace(prev)
+        });
+    }
+}
+
+/// Where the runner loop this thread drives right now was entered, if it
+/// drives one.
+pub(crate) fn running_loop() -> Option<&'static Location<'static>> {
+    ON_THREAD
+        .try_with(|t| t.loop_entered_at.get())
+        .ok()
+        .flatten()
+}
+
+/// Whether this thread is driving (or has entered) a Tokio runtime.
+///
+/// The blocking pool is told apart by being inside a task without being a
+/// worker.
+pub(crate) fn drives_tokio() -> bool {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return false;
+    }
+    let on_blocking_pool =
+        tokio::runtime::worker_index().is_none() && tokio::task::try_id().is_some();
+    !on_blocking_pool
+}
+
+/// The runner of the task being polled on this thread, or of the loop it
+/// drives.
+pub(crate) fn runner() -> Option<Arc<LoopShared>> {
+    ON_THREAD
+        .try_with(|t| t.runner.borrow().clone())
+        .ok()
+        .flatten()
+}
+
+/// The identity of [`runner`] (0 outside runner tasks and loops): what the
+/// signal module compares with the run that owns the signal.
+pub(crate) fn runner_id() -> usize {
+    ON_THREAD
+        .try_with(|t| t.runner.borrow().as_ref().map_or(0, shared::id))
+        .unwrap_or(0)
+}
+
+/// Makes a task's runner current for one poll (or drop) of the task, unless
+/// it already is (a task of the runner whose loop this thread drives: the
+/// usual case, with nothing to swap).
+pub(crate) fn enter_task(runner: &mut Option<Arc<LoopShared>>) -> Option<TaskEntered<'_>> {
+    let same = ON_THREAD
+        .try_with(|t| match (&*t.runner.borrow(), &*runner) {
+            (Some(cur), Some(ours)) => Arc::ptr_eq(cur, ours),
+            (None, None) => true,
+            _ => false,
+        })
+        .unwrap_or(true);
+    if same {
+        return None;
+    }
+    ON_THREAD.with(|t| mem::swap(&mut *t.runner.borrow_mut(), runner));
+    Some(TaskEntered(runner))
+}
+
+/// Swaps the thread's previous runner back when dropped.
+pub(crate) struct TaskEntered<'a>(&'a mut Option<Arc<LoopShared>>);
+
+impl Drop for TaskEntered<'_> {
+    fn drop(&mut self) {
+        let _ = ON_THREAD.try_with(|t| mem::swap(&mut *t.runner.borrow_mut(), self.0));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shared() -> Arc<LoopShared> {
+        Arc::new(LoopShared::new(None))
+    }
+
+    #[test]
+    fn a_second_guard_on_one_thread_is_refused_and_released_after() {
+        let runner = shared();
+        let first = LoopGuard::enter(Location::caller(), &runner).unwrap();
+        assert!(matches!(
+            LoopGuard::enter(Location::caller(), &runner),
+            Err(Error::NestedRun)
+        ));
+        drop(first);
+        assert!(LoopGuard::enter(Location::caller(), &runner).is_ok());
+    }
+
+    #[test]
+    fn the_guard_is_released_by_a_panic() {
+        let result = std::panic::catch_unwind(|| {
+            let _guard = LoopGuard::enter(Location::caller(), &shared()).unwrap();
+            panic!("boom");
+        });
+        assert!(result.is_err());
+        assert!(running_loop().is_none());
+        assert!(runner().is_none());
+    }
+
+    #[test]
+    fn the_guard_remembers_where_the_loop_was_entered_and_whose_it_is() {
+        let at = Location::caller();
+        let runner = shared();
+        let _guard = LoopGuard::enter(at, &runner).unwrap();
+        assert_eq!(running_loop(), Some(at));
+        assert_eq!(runner_id(), shared::id(&runner));
+    }
+
+    #[test]
+    fn a_task_of_another_runner_swaps_its_runner_in_for_its_poll() {
+        let (ours, theirs) = (shared(), shared());
+        let _guard = LoopGuard::enter(Location::caller(), &ours).unwrap();
+        let mut task_runner = Some(theirs.clone());
+        {
+            let _in_task = enter_task(&mut task_runner);
+            assert_eq!(runner_id(), shared::id(&theirs));
+        }
+        assert_eq!(runner_id(), shared::id(&ours));
+        let mut same = Some(ours.clone());
+        assert!(enter_task(&mut same).is_none(), "nothing to swap");
+    }
+
+    #[test]
+    fn other_threads_are_independent() {
+        let _guard = LoopGuard::enter(Location::caller(), &shared()).unwrap();
+        std::thread::spawn(|| assert!(LoopGuard::enter(Location::caller(), &shared()).is_ok()))
+            .join()
+            .unwrap();
+    }
+}

@@ -1,0 +1,60 @@
+//! What a runner shares with its tasks: made when the runner is built,
+//! reached by every task it spawns (directly or not) through the thread's
+//! current runner, and outliving the loop, so that `close` and the
+//! attributes can read what was counted.
+#![forbid(unsafe_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::task::TaskTracker;
+
+use crate::meta::{LostPanics, Registry};
+
+/// A runner's state as its tasks see it.
+#[derive(Debug)]
+pub(crate) struct LoopShared {
+    /// Debug-mode state; `None` when debug mode is off (the one place that
+    /// says whether it is on).
+    pub(crate) debug: Option<DebugState>,
+    /// Task panics nobody retrieved.
+    pub(crate) lost_panics: Arc<LostPanics>,
+    /// Blocking closures started through `runner::spawn_blocking` and not
+    /// finished yet: Tokio's `shutdown_timeout` does not say whether it
+    /// expired, so `close` asks this.
+    pub(crate) blocking: TaskTracker,
+}
+
+/// Debug-mode settings and what debug mode records.
+#[derive(Debug)]
+pub(crate) struct DebugState {
+    /// Polls longer than this are reported.
+    pub(crate) slow_poll: Duration,
+    /// The runner's live tasks, for the report at close.
+    pub(crate) registry: Registry,
+}
+
+impl LoopShared {
+    /// A runner's shared state; debug mode on when `slow_poll` is given.
+    pub(crate) fn new(slow_poll: Option<Duration>) -> Self {
+        LoopShared {
+            debug: slow_poll.map(|slow_poll| DebugState {
+                slow_poll,
+                registry: Registry::default(),
+            }),
+            lost_panics: Arc::default(),
+            blocking: TaskTracker::new(),
+        }
+    }
+
+    /// The slow-poll threshold, in debug mode.
+    pub(crate) fn slow_poll(&self) -> Option<Duration> {
+        self.debug.as_ref().map(|d| d.slow_poll)
+    }
+}
+
+/// A runner's identity: the address of its shared state, unique while the
+/// runner lives; 0 is no runner's.
+pub(crate) fn id(runner: &Arc<LoopShared>) -> usize {
+    Arc::as_ptr(runner) as usize
+}

@@ -1,0 +1,155 @@
+//! [`JoinHandle`]: Tokio's handle plus the lost-panic report.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Poll, ready};
+
+use tokio::task::{AbortHandle, Id, JoinError};
+
+use crate::meta::TaskMeta;
+
+/// An owned permission to await a runner task, like
+/// [`tokio::task::JoinHandle`].
+///
+/// It awaits to `Result<T, JoinError>`. Dropping it detaches the task; if the
+/// task panics and the panic is never retrieved (by awaiting the handle), the
+/// panic is reported through `tracing` at ERROR level under the `runner`
+/// target with the spawn site, as asyncio reports "Task exception was never
+/// retrieved". The report comes when both have happened: the panic and the
+/// handle's drop.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), runner::Error> {
+/// runner::run(async {
+///     let handle = runner::spawn(async { 6 * 7 });
+///     assert_eq!(handle.await.unwrap(), 42);
+/// })
+/// # }
+/// ```
+pub struct JoinHandle<T> {
+    /// Tokio's handle of the wrapped task.
+    inner: tokio::task::JoinHandle<T>,
+    /// Shared with the task, for the lost-panic report.
+    meta: Arc<TaskMeta>,
+    /// Whether awaiting it gave the task's outcome, so a panic, if any, was
+    /// retrieved and dropping the handle has nothing to report.
+    done: bool,
+}
+
+impl<T> JoinHandle<T> {
+    pub(super) fn new(inner: tokio::task::JoinHandle<T>, meta: Arc<TaskMeta>) -> Self {
+        JoinHandle {
+            inner,
+            meta,
+            done: false,
+        }
+    }
+
+    /// Cancels the task: it is dropped at its next await point, and awaiting
+    /// this handle then gives a cancelled [`JoinError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::run(async {
+    ///     let handle = runner::spawn(std::future::pending::<()>());
+    ///     handle.abort();
+    ///     assert!(handle.await.unwrap_err().is_cancelled());
+    /// })
+    /// # }
+    /// ```
+    pub fn abort(&self) {
+        self.meta.mark_aborted();
+        self.inner.abort();
+    }
+
+    /// Whether the task has finished (returned, panicked or been cancelled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::run(async {
+    ///     let handle = runner::spawn(async {});
+    ///     tokio::task::yield_now().await;
+    ///     assert!(handle.is_finished());
+    /// })
+    /// # }
+    /// ```
+    pub fn is_finished(&self) -> bool {
+        self.inner.is_finished()
+    }
+
+    /// A handle that can cancel the task without awaiting it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::run(async {
+    ///     let handle = runner::spawn(std::future::pending::<()>());
+    ///     handle.abort_handle().abort();
+    ///     assert!(handle.await.unwrap_err().is_cancelled());
+    /// })
+    /// # }
+    /// ```
+    pub fn abort_handle(&self) -> AbortHandle {
+        self.inner.abort_handle()
+    }
+
+    /// Tokio's id of the task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::run(async {
+    ///     let handle = runner::spawn(async { tokio::task::id() });
+    ///     let id = handle.id();
+    ///     assert_eq!(handle.await.unwrap(), id);
+    /// })
+    /// # }
+    /// ```
+    pub fn id(&self) -> Id {
+        self.inner.id()
+    }
+}
+
+impl<T> Future for JoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let result = ready!(Pin::new(&mut self.inner).poll(cx));
+        if matches!(&result, Err(err) if err.is_panic()) {
+            self.meta.mark_retrieved();
+        }
+        self.done = true;
+        Poll::Ready(result)
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        // A task that completed had its panic flagged before its handle could
+        // see the outcome, and the outcome was read: nothing can be lost.
+        if !self.done {
+            self.meta.handle_gone();
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("id", &self.inner.id())
+            .field("name", &self.meta.name())
+            .field("spawned_at", &self.meta.site())
+            .finish()
+    }
+}

@@ -1,0 +1,396 @@
+//! Spawning tasks that inherit the current context, and their handles.
+//!
+//! Every runner task is wrapped once at spawn: the wrapper enters the task's
+//! own copy of the context around each poll, carries the runner the task
+//! belongs to (for debug reports and the blocking-work count of `close`),
+//! records its spawn site, and notices a panic so that one nobody retrieves
+//! is reported rather than lost.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! static JOB: runner::ContextVar<&str> = runner::ContextVar::new("job");
+//! runner::run(async {
+//!     JOB.set("nightly");
+//!     // Named tasks show their name in debug-mode reports.
+//!     let task = runner::task::Builder::new().name("report").spawn(async { JOB.get() })?;
+//!     assert_eq!(task.await?, Some("nightly"));
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })??;
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::io;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
+use std::sync::Arc;
+
+use crate::context::TaskContext;
+use crate::current;
+use crate::meta::TaskMeta;
+
+mod handle;
+mod wrapper;
+
+pub use handle::JoinHandle;
+pub(crate) use wrapper::MainTask;
+use wrapper::Spawned;
+
+/// Spawns a `Send` future onto the current runtime, in a copy of the current
+/// context: [`tokio::spawn`] plus asyncio's context inheritance.
+///
+/// Raw `tokio::spawn` does not copy the context: its task sees whatever
+/// context is current on the thread that polls it. Use this function (or
+/// [`spawn_local`]) for tasks that should see the spawner's variables.
+///
+/// # Panics
+///
+/// Panics if called outside a Tokio runtime, as `tokio::spawn` does.
+///
+/// # Examples
+///
+/// ```
+/// static USER: runner::ContextVar<&str> = runner::ContextVar::new("user");
+///
+/// # fn main() -> Result<(), runner::Error> {
+/// runner::run(async {
+///     USER.set("ada");
+///     let seen = runner::spawn(async { USER.get() }).await.unwrap();
+///     assert_eq!(seen, Some("ada"));
+/// })
+/// # }
+/// ```
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    spawn_inner(None, Location::caller(), future)
+}
+
+#[track_caller]
+fn spawn_inner<F>(
+    name: Option<&str>,
+    location: &'static Location<'static>,
+    future: F,
+) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let spawned = Spawned::new(name, location);
+    let meta = spawned.meta.clone();
+    JoinHandle::new(tokio::spawn(spawned.wrap(future)), meta)
+}
+
+/// Spawns a future onto the current [`LocalSet`](tokio::task::LocalSet) (a
+/// runner's loop has one), in a copy of the current context: asyncio's
+/// `create_task`.
+///
+/// # Panics
+///
+/// Panics if called outside a `LocalSet`, as `tokio::task::spawn_local`
+/// does.
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+///
+/// # fn main() -> Result<(), runner::Error> {
+/// runner::run(async {
+///     let shared = Rc::new(5); // not Send: fine on the loop's own thread
+///     let task = runner::spawn_local(async move { *shared + 1 });
+///     assert_eq!(task.await.unwrap(), 6);
+/// })
+/// # }
+/// ```
+#[track_caller]
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    spawn_local_inner(None, Location::caller(), future)
+}
+
+#[track_caller]
+fn spawn_local_inner<F>(
+    name: Option<&str>,
+    location: &'static Location<'static>,
+    future: F,
+) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let spawned = Spawned::new(name, location);
+    let meta = spawned.meta.clone();
+    JoinHandle::new(tokio::task::spawn_local(spawned.wrap(future)), meta)
+}
+
+/// Runs a blocking closure on the runtime's blocking pool, in a copy of the
+/// current context: asyncio's `to_thread`.
+///
+/// Changes the closure makes to context variables stay in its copy. Work
+/// started here is counted, so that [`Runner::close`](crate::Runner::close)
+/// can warn truthfully when its `shutdown_timeout` expires with work still
+/// running.
+///
+/// # Panics
+///
+/// Panics if called outside a Tokio runtime, as
+/// `tokio::task::spawn_blocking` does.
+///
+/// # Examples
+///
+/// ```
+/// static REQUEST: runner::ContextVar<u32> = runner::ContextVar::new("request");
+///
+/// # fn main() -> Result<(), runner::Error> {
+/// runner::run(async {
+///     REQUEST.set(12);
+///     let seen = runner::spawn_blocking(|| REQUEST.get()).await.unwrap();
+///     assert_eq!(seen, Some(12));
+/// })
+/// # }
+/// ```
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    spawn_blocking_inner(None, Location::caller(), f)
+}
+
+#[track_caller]
+fn spawn_blocking_inner<F, R>(
+    name: Option<&str>,
+    location: &'static Location<'static>,
+    f: F,
+) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let runner = current::runner();
+    let lost = runner
+        .as_ref()
+        .map(|r| Arc::downgrade(&r.lost_panics))
+        .unwrap_or_default();
+    let meta = Arc::new(TaskMeta::new(name, location, lost));
+    let ctx = TaskContext::capture();
+    // Counted until the closure is done, ran or not, so that `close` can
+    // tell whether its shutdown timeout expired with work still running.
+    let running = runner.as_ref().map(|r| r.blocking.token());
+    let task_meta = meta.clone();
+    // The closure runs on a pool thread; if its handle is already gone when
+    // it panics, the report is made there, to the spawner's subscriber,
+    // where the run's other reports go.
+    let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
+    let inner = tokio::task::spawn_blocking(move || {
+        let _running = running;
+        ctx.run(|| match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(value) => value,
+            Err(payload) => {
+                tracing::dispatcher::with_default(&dispatch, || task_meta.panicked(&*payload));
+                resume_unwind(payload)
+            }
+        })
+    });
+    JoinHandle::new(inner, meta)
+}
+
+/// Configures a task before spawning it, shaped like Tokio's (unstable)
+/// `tokio::task::Builder`: today it gives the task a name, which debug-mode
+/// reports show.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// runner::run(async {
+///     let handle = runner::task::Builder::new().name("fetch").spawn(async { 1 })?;
+///     assert_eq!(handle.await?, 1);
+///     Ok::<_, Box<dyn std::error::Error>>(())
+/// })??;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Builder<'a> {
+    /// The task's name, if given.
+    name: Option<&'a str>,
+}
+
+impl<'a> Builder<'a> {
+    /// A builder with no name set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = runner::task::Builder::new();
+    /// # let _ = builder;
+    /// ```
+    pub fn new() -> Self {
+        Builder { name: None }
+    }
+
+    /// Names the task (default: unnamed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = runner::task::Builder::new().name("worker");
+    /// # let _ = builder;
+    /// ```
+    pub fn name(self, name: &'a str) -> Self {
+        Builder { name: Some(name) }
+    }
+
+    /// Spawns a `Send` task like [`spawn`].
+    ///
+    /// # Errors
+    ///
+    /// None today; the `Result` matches Tokio's builder so code can move
+    /// between them.
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a Tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::run(async {
+    ///     let h = runner::task::Builder::new().name("a").spawn(async { 1 }).unwrap();
+    ///     assert_eq!(h.await.unwrap(), 1);
+    /// })
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(self, future: F) -> io::Result<JoinHandle<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        Ok(spawn_inner(self.name, Location::caller(), future))
+    }
+
+    /// Spawns a task onto the current `LocalSet` like
+    /// [`spawn_local`].
+    ///
+    /// # Errors
+    ///
+    /// None today; see [`spawn`](Self::spawn).
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a `LocalSet`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::run(async {
+    ///     let h = runner::task::Builder::new().name("b").spawn_local(async { 2 }).unwrap();
+    ///     assert_eq!(h.await.unwrap(), 2);
+    /// })
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_local<F>(self, future: F) -> io::Result<JoinHandle<F::Output>>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        Ok(spawn_local_inner(self.name, Location::caller(), future))
+    }
+
+    /// Runs a blocking closure like [`spawn_blocking`].
+    ///
+    /// # Errors
+    ///
+    /// None today; see [`spawn`](Self::spawn).
+    ///
+    /// # Panics
+    ///
+    /// Panics outside a Tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::run(async {
+    ///     let h = runner::task::Builder::new().name("c").spawn_blocking(|| 3).unwrap();
+    ///     assert_eq!(h.await.unwrap(), 3);
+    /// })
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(self, f: F) -> io::Result<JoinHandle<R>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        Ok(spawn_blocking_inner(self.name, Location::caller(), f))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Runner;
+
+    fn quiet_panics() {
+        std::panic::set_hook(Box::new(|_| {}));
+    }
+
+    fn runner() -> Runner {
+        Runner::builder().debug(true).handle_sigint(false).build()
+    }
+
+    #[test]
+    fn a_panic_is_lost_whichever_comes_first_the_drop_or_the_panic() {
+        quiet_panics();
+        let mut runner = runner();
+        runner
+            .run(async {
+                // Handle dropped first, panic later.
+                drop(crate::spawn_local(async {
+                    tokio::task::yield_now().await;
+                    panic!("after the drop");
+                }));
+                // Panic first, handle dropped later, unread.
+                let handle = crate::spawn(async { panic!("before the drop") });
+                while !handle.is_finished() {
+                    tokio::task::yield_now().await;
+                }
+                drop(handle);
+                for _ in 0..4 {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .unwrap();
+        assert_eq!(runner.lost_panics(), 2);
+    }
+
+    #[test]
+    fn an_awaited_panic_or_outcome_is_not_lost() {
+        quiet_panics();
+        let mut runner = runner();
+        runner
+            .run(async {
+                let err = crate::spawn_local(async { panic!("read") })
+                    .await
+                    .unwrap_err();
+                assert!(err.is_panic());
+                assert_eq!(crate::spawn(async { 1 }).await.unwrap(), 1);
+            })
+            .unwrap();
+        assert_eq!(runner.lost_panics(), 0);
+    }
+}

@@ -1,0 +1,171 @@
+//! The wrapper every runner task is spawned in: it enters the task's own copy
+//! of the context around each poll (and around the drop that cancels it),
+//! makes the task's runner current, times polls in debug mode, and notices a
+//! panic so that one nobody retrieves is reported rather than lost.
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use crate::context::TaskContext;
+use crate::current;
+use crate::debug;
+use crate::meta::{Registration, TaskMeta};
+use crate::shared::LoopShared;
+
+/// The per-task state every spawn path takes at spawn time.
+pub(super) struct Spawned {
+    /// Shared with the task's `JoinHandle`.
+    pub(super) meta: Arc<TaskMeta>,
+    /// The spawner's runner, if it runs inside one.
+    pub(super) runner: Option<Arc<LoopShared>>,
+    /// The debug-mode registry entry, dropped with the task.
+    registration: Option<Registration>,
+}
+
+impl Spawned {
+    /// Reads the spawner's runner and registers the task in debug mode.
+    pub(super) fn new(name: Option<&str>, site: &'static Location<'static>) -> Self {
+        let runner = current::runner();
+        let lost = runner
+            .as_ref()
+            .map(|r| Arc::downgrade(&r.lost_panics))
+            .unwrap_or_default();
+        let meta = Arc::new(TaskMeta::new(name, site, lost));
+        let registration = runner
+            .as_ref()
+            .and_then(|r| r.debug.as_ref())
+            .map(|d| d.registry.register(&meta));
+        Spawned {
+            meta,
+            runner,
+            registration,
+        }
+    }
+
+    /// The task to hand to Tokio; it runs in a copy of the current context.
+    pub(super) fn wrap<F>(self, future: F) -> Task<F> {
+        Task {
+            future: Some(future),
+            ctx: TaskContext::capture(),
+            runner: self.runner,
+            meta: self.meta,
+            _registration: self.registration,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A runner task: the user's future plus what the task carries.
+    pub(super) struct Task<F> {
+        // `None` once complete or dropped: see the `PinnedDrop`.
+        #[pin]
+        future: Option<F>,
+        ctx: TaskContext,
+        // Also where debug mode's settings are read from.
+        runner: Option<Arc<LoopShared>>,
+        meta: Arc<TaskMeta>,
+        _registration: Option<Registration>,
+    }
+
+    // Cancelling a task drops its future: that runs in the task's context
+    // (cleanup sees the task's variables, as asyncio runs a cancelled task's
+    // handlers in its context), and a panic there is recorded like one in a
+    // poll, so a task that fails while `close` cancels it is reported rather
+    // than lost (asyncio: "unhandled exception during asyncio.run()
+    // shutdown"). Tokio catches the panic itself into the `JoinHandle`.
+    impl<F> PinnedDrop for Task<F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let mut future = this.future;
+            if future.is_none() {
+                return;
+            }
+            let _ctx = this.ctx.enter();
+            let _runner = current::enter_task(this.runner);
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| future.set(None))) {
+                this.meta.panicked_on_drop(&*payload);
+                resume_unwind(payload)
+            }
+        }
+    }
+}
+
+impl<F: Future> Future for Task<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let slow_poll = this.runner.as_ref().and_then(|r| r.slow_poll());
+        let _ctx = this.ctx.enter();
+        let _runner = current::enter_task(this.runner);
+        let meta = &**this.meta;
+        let mut future = this.future;
+        match catch_unwind(AssertUnwindSafe(|| {
+            let poll = debug::timed_poll(
+                slow_poll,
+                || meta.task_name(),
+                || {
+                    let running = future.as_mut().as_pin_mut();
+                    running
+                        .expect("tokio does not poll a task after it completed")
+                        .poll(cx)
+                },
+            );
+            if poll.is_ready() {
+                // Dropped here, in the task's context, so the wrapper's own
+                // drop has nothing left to do for a task that completed.
+                future.set(None);
+            }
+            poll
+        })) {
+            Ok(poll) => poll,
+            Err(payload) => {
+                meta.panicked(&*payload);
+                resume_unwind(payload)
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The main task's wrapper: times its polls in debug mode. (Its context
+    /// and runner are the run's, entered around it by the runner.)
+    pub(crate) struct MainTask<'a, F> {
+        #[pin]
+        future: F,
+        meta: &'a TaskMeta,
+        slow_poll: Option<Duration>,
+    }
+}
+
+impl<'a, F> MainTask<'a, F> {
+    /// The main task of the run called at `site`.
+    pub(crate) fn new(
+        future: F,
+        meta: &'a mut TaskMeta,
+        site: &'static Location<'static>,
+        slow_poll: Option<Duration>,
+    ) -> Self {
+        meta.set_site(site);
+        MainTask {
+            future,
+            meta,
+            slow_poll,
+        }
+    }
+}
+
+impl<F: Future> Future for MainTask<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let (future, meta) = (this.future, *this.meta);
+        debug::timed_poll(*this.slow_poll, || meta.task_name(), || future.poll(cx))
+    }
+}
