@@ -19,7 +19,7 @@ publish = false
 [workspace]
 
 [dependencies]
-runner = { path = "$repo" }
+runner = { package = "asyncio-runner", path = "$repo" }
 tokio = { version = "1.54", features = ["rt", "time"] }
 TOML
 cp "$repo/Cargo.lock" "$work/Cargo.lock"

@@ -55,7 +55,7 @@ signal = []
 test-util = []
 
 [dev-dependencies]
-runner = { path = "$repo" }
+runner = { package = "asyncio-runner", path = "$repo" }
 tokio = { version = "=$tokio_version", features = ["full", "test-util"] }
 tokio-test = "0.4"
 tokio-stream = "0.1"

@@ -1,7 +1,7 @@
 //! The attributes' compile-time contract: every argument compiles where it
 //! applies, and every misuse gives the error pinned in `tests/ui/fail/*.stderr`.
 //!
-//! Regenerate with `TRYBUILD=overwrite cargo test -p runner-macros --test ui`,
+//! Regenerate with `TRYBUILD=overwrite cargo test -p asyncio-runner-macros --test ui`,
 //! then read each file: the message and the span it points at.
 
 #[test]
