@@ -1,0 +1,184 @@
+//! The benchmark pairs as a plain program, for instruction counts: each
+//! workload once as written on runner and once as the same work written
+//! directly on Tokio (a current-thread runtime plus a `LocalSet`).
+//!
+//! `scripts/callgrind.sh` runs every pair under `valgrind --tool=callgrind`
+//! at two iteration counts and reports instructions per iteration, which do
+//! not move with the machine's load the way wall time does. By hand:
+//! `cargo bench --bench pairs -- WORKLOAD SIDE ITERATIONS`, with SIDE
+//! `runner` or `tokio`; no arguments lists the workloads.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::task::Poll;
+
+use runner::{ContextVar, Runner};
+use tokio::task::LocalSet;
+
+/// Tasks spawned and awaited per iteration of the spawn workloads.
+const TASKS: usize = 1_000;
+/// Self-wakes per iteration of the poll workload.
+const WAKES: usize = 1_000;
+
+static REQUEST_ID: ContextVar<u64> = ContextVar::new("request_id");
+
+const WORKLOADS: &[(&str, &str)] = &[
+    ("cold", "runner::run(noop) vs runtime + LocalSet + block_on, dropped"),
+    ("cold_no_sigint", "the same, runner with handle_sigint(false)"),
+    ("warm", "Runner::run(noop) vs LocalSet::block_on(noop)"),
+    ("warm_no_sigint", "the same, runner with handle_sigint(false)"),
+    ("spawn_local", "1000 x (runner::spawn_local vs tokio spawn_local) + await"),
+    ("spawn", "1000 x (runner::spawn vs tokio spawn_local) + await"),
+    ("self_wake", "one task waking itself 1000 times"),
+    ("get", "ContextVar::get (tokio side: task_local! get)"),
+    ("set", "ContextVar::set of a variable the context alone holds"),
+    ("copy", "copy_context with one variable set"),
+];
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let [workload, side, n] = args.as_slice() else {
+        eprintln!("usage: pairs WORKLOAD runner|tokio ITERATIONS\nworkloads:");
+        for (name, what) in WORKLOADS {
+            eprintln!("  {name:16} {what}");
+        }
+        return;
+    };
+    let n: usize = n.parse().expect("ITERATIONS is a number");
+    let runner_side = match side.as_str() {
+        "runner" => true,
+        "tokio" => false,
+        other => panic!("SIDE is runner or tokio, not {other}"),
+    };
+    match (workload.as_str(), runner_side) {
+        ("cold", true) => cold_runner(n, true),
+        ("cold_no_sigint", true) => cold_runner(n, false),
+        ("cold" | "cold_no_sigint", false) => cold_tokio(n),
+        ("warm", true) => warm_runner(n, true),
+        ("warm_no_sigint", true) => warm_runner(n, false),
+        ("warm" | "warm_no_sigint", false) => warm_tokio(n),
+        ("spawn_local", true) => in_runner(n, || spawn_await(|f| runner::spawn_local(f))),
+        ("spawn", true) => in_runner(n, || spawn_await(|f| runner::spawn(f))),
+        ("spawn_local" | "spawn", false) => {
+            in_tokio(n, || spawn_await(|f| tokio::task::spawn_local(f)))
+        }
+        ("self_wake", true) => in_runner(n, || async {
+            runner::spawn_local(self_wakes(WAKES)).await.unwrap()
+        }),
+        ("self_wake", false) => in_tokio(n, || async {
+            tokio::task::spawn_local(self_wakes(WAKES)).await.unwrap()
+        }),
+        ("get", true) => context_ops(n, || black_box(REQUEST_ID.get())),
+        ("get", false) => task_local_get(n),
+        ("set", true) => context_ops(n, || drop(black_box(REQUEST_ID.set(8)))),
+        ("copy", true) => context_ops(n, || drop(black_box(runner::copy_context()))),
+        ("set" | "copy", false) => {}
+        (other, _) => panic!("no workload {other}; run without arguments for the list"),
+    }
+}
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime")
+}
+
+fn cold_runner(n: usize, sigint: bool) {
+    for _ in 0..n {
+        let mut runner = Runner::builder().handle_sigint(sigint).build();
+        black_box(runner.run(async { black_box(1) }).unwrap());
+        runner.close();
+    }
+}
+
+fn cold_tokio(n: usize) {
+    for _ in 0..n {
+        let rt = current_thread();
+        let local = LocalSet::new();
+        black_box(local.block_on(&rt, async { black_box(1) }));
+        drop(local);
+        drop(rt);
+    }
+}
+
+fn warm_runner(n: usize, sigint: bool) {
+    let mut runner = Runner::builder().debug(false).handle_sigint(sigint).build();
+    for _ in 0..n {
+        black_box(runner.run(async { black_box(1) }).unwrap());
+    }
+}
+
+fn warm_tokio(n: usize) {
+    let (rt, local) = (current_thread(), LocalSet::new());
+    for _ in 0..n {
+        black_box(local.block_on(&rt, async { black_box(1) }));
+    }
+}
+
+/// `work()` once per iteration, in one warm run with a variable set.
+fn in_runner<F: Future>(n: usize, work: impl Fn() -> F) {
+    let mut runner = Runner::builder().debug(false).handle_sigint(false).build();
+    runner
+        .run(async {
+            REQUEST_ID.set(7);
+            for _ in 0..n {
+                black_box(work().await);
+            }
+        })
+        .unwrap();
+}
+
+/// `work()` once per iteration, in one `LocalSet::block_on`.
+fn in_tokio<F: Future>(n: usize, work: impl Fn() -> F) {
+    let (rt, local) = (current_thread(), LocalSet::new());
+    local.block_on(&rt, async {
+        for _ in 0..n {
+            black_box(work().await);
+        }
+    });
+}
+
+async fn spawn_await<H, E>(spawn: impl Fn(std::future::Ready<usize>) -> H) -> usize
+where
+    H: Future<Output = Result<usize, E>>,
+    E: std::fmt::Debug,
+{
+    let handles: Vec<H> = (0..TASKS).map(|i| spawn(std::future::ready(i))).collect();
+    let mut sum = 0;
+    for handle in handles {
+        sum += handle.await.unwrap();
+    }
+    sum
+}
+
+/// A task that returns `Pending` `n` times, waking itself each time.
+fn self_wakes(n: usize) -> impl Future<Output = usize> {
+    let mut left = n;
+    std::future::poll_fn(move |cx| {
+        if left == 0 {
+            return Poll::Ready(n);
+        }
+        left -= 1;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+}
+
+fn context_ops<T>(n: usize, op: impl Fn() -> T) {
+    REQUEST_ID.set(7);
+    for _ in 0..n {
+        black_box(op());
+    }
+}
+
+fn task_local_get(n: usize) {
+    tokio::task_local! {
+        static ID: u64;
+    }
+    ID.sync_scope(7, || {
+        for _ in 0..n {
+            black_box(ID.get());
+        }
+    });
+}
