@@ -380,7 +380,8 @@ fn parse_duration(lit: &Lit, field: &str) -> Result<Duration, syn::Error> {
 }
 
 /// `"250ms"`, `"5s"`, `"1.5s"`, `"1m"`: a decimal number and a unit, computed
-/// exactly in nanoseconds (no floating point).
+/// exactly in nanoseconds (no floating point, checked arithmetic: anything
+/// beyond `u64` nanoseconds, about 584 years, is "too long").
 fn duration_from_str(s: &str) -> Result<Duration, String> {
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -399,10 +400,10 @@ fn duration_from_str(s: &str) -> Result<Duration, String> {
     if whole.is_empty() || (number.contains('.') && frac.is_empty()) || frac.contains('.') {
         return Err(format!("`{number}` is not a number"));
     }
-    let whole: u128 = whole
-        .parse()
-        .map_err(|_| format!("`{number}` is not a number"))?;
-    let mut nanos = whole * per_unit;
+    let too_long = || format!("`{s}` is too long");
+    // Only ASCII digits are left, so a failed parse is an overflow.
+    let whole: u128 = whole.parse().map_err(|_| too_long())?;
+    let mut nanos = whole.checked_mul(per_unit).ok_or_else(too_long)?;
     if !frac.is_empty() {
         if frac.len() > 9 {
             return Err("more than 9 decimal places".into());
@@ -410,14 +411,15 @@ fn duration_from_str(s: &str) -> Result<Duration, String> {
         let digits: u128 = frac
             .parse()
             .map_err(|_| format!("`{number}` is not a number"))?;
+        // At most 9 digits times at most 3.6e12: far below `u128::MAX`.
         let scaled = digits * per_unit;
         let scale = 10u128.pow(frac.len() as u32);
         if scaled % scale != 0 {
             return Err(format!("`{s}` is not a whole number of nanoseconds"));
         }
-        nanos += scaled / scale;
+        nanos = nanos.checked_add(scaled / scale).ok_or_else(too_long)?;
     }
-    let nanos = u64::try_from(nanos).map_err(|_| format!("`{s}` is too long"))?;
+    let nanos = u64::try_from(nanos).map_err(|_| too_long())?;
     Ok(Duration::from_nanos(nanos))
 }
 
@@ -447,5 +449,24 @@ mod tests {
         assert_eq!(d("1.2.3s"), Err("`1.2.3` is not a number".into()));
         assert!(d("1.5ns").is_err());
         assert!(d("99999999999h").is_err());
+    }
+
+    #[test]
+    fn oversized_durations_are_too_long_in_every_unit() {
+        let longest = Duration::from_nanos(u64::MAX);
+        assert_eq!(d("18446744073709551615ns"), Ok(longest));
+        assert_eq!(d("5124095h"), Ok(Duration::from_secs(5_124_095 * 3600)));
+        for s in [
+            "18446744073709551616ns",
+            "5124096h",
+            "999999999999999999999999999999h",
+            "9999999999999999999999999999m",
+            "999999999999999999999999999999.5s",
+            "99999999999999999999999999999999ms",
+            "99999999999999999999999999999999999us",
+            "99999999999999999999999999999999999999999ns",
+        ] {
+            assert_eq!(d(s), Err(format!("`{s}` is too long")), "{s}");
+        }
     }
 }
