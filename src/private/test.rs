@@ -1,6 +1,5 @@
-//! Support for the code `#[runner::main]` and `#[runner::test]` generate.
-//! Not public API: no stability promise.
-#![forbid(unsafe_code)]
+//! The body of `#[runner::test]`: a fresh runner per test on a thread of its
+//! own, and the real-clock watchdog that fails it when `timeout` expires.
 
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
@@ -14,11 +13,12 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::{Error, Runner};
+use super::Args;
+use crate::Runner;
 
-/// Tokio's runtime builder, named by the `start_paused` code the attributes
-/// generate (never through the user's own `tokio`).
-pub use tokio::runtime::Builder as RuntimeBuilder;
+/// How `#[runner::test]` passes the body: a function pointer (`Send` even
+/// when the future is not) that makes the boxed future on the test's thread.
+pub type TestBody<T> = fn() -> Pin<Box<dyn Future<Output = T>>>;
 
 /// How many runner-task panics were reported as never retrieved (counted in
 /// debug mode only).
@@ -40,156 +40,11 @@ pub fn left_pending(runner: &Runner) -> Vec<String> {
         .map_or_else(Vec::new, |d| d.registry.left_pending())
 }
 
-/// Makes `start_paused = true` without Tokio's `test-util` feature a clear
-/// compile error. The generated code calls `builder.start_paused(true)` with
-/// this trait in scope: Tokio's inherent method wins when it exists; when it
-/// does not, this method is chosen and `bool: NeedsTokioTestUtil` fails with
-/// the message below, at the argument's span.
-pub trait StartPausedFallback {
-    /// Never callable: no type implements [`NeedsTokioTestUtil`].
-    fn start_paused<P: NeedsTokioTestUtil>(&mut self, on: P) -> &mut Self;
-}
-
-impl StartPausedFallback for RuntimeBuilder {
-    fn start_paused<P: NeedsTokioTestUtil>(&mut self, _: P) -> &mut Self {
-        self
-    }
-}
-
-/// Implemented by nothing; see [`StartPausedFallback`].
-#[diagnostic::on_unimplemented(
-    message = "`start_paused = true` needs Tokio's `test-util` feature",
-    label = "Tokio's clock can only be paused with its `test-util` feature",
-    note = "add `tokio = {{ version = \"1\", features = [\"test-util\"] }}` to your \
-            `[dev-dependencies]` (or `[dependencies]`), as `#[tokio::test(start_paused = true)]` needs too"
-)]
-pub trait NeedsTokioTestUtil {}
-
-/// How `#[runner::test]` passes the body: a function pointer (`Send` even
-/// when the future is not) that makes the boxed future on the test's thread.
-pub type TestBody<T> = fn() -> Pin<Box<dyn Future<Output = T>>>;
-
-/// The runtime flavour, as `#[tokio::main]` names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flavor {
-    /// One thread: the one that calls `run`.
-    CurrentThread,
-    /// Tokio's worker pool under the loop; the main task stays on the caller.
-    MultiThread,
-}
-
-/// What `#[runner::main]` and `#[runner::test]` were given; the generated
-/// code writes only the fields the attribute set, the rest come from
-/// [`Args::MAIN`] or [`Args::TEST`].
-#[derive(Clone, Copy, Debug)]
-pub struct Args {
-    /// Which Tokio runtime runs under the loop.
-    pub flavor: Flavor,
-    /// `worker_threads` (multi-thread only).
-    pub worker_threads: Option<usize>,
-    /// Set when `start_paused = true`: pauses the clock. Written by the
-    /// generated code, so that it compiles only when the Tokio that the user's
-    /// crate links has its `test-util` feature.
-    pub start_paused: Option<fn(&mut RuntimeBuilder)>,
-    /// The runtime's name.
-    pub name: Option<&'static str>,
-    /// Debug mode; `None` follows `RUNNER_DEBUG`.
-    pub debug: Option<bool>,
-    /// `Builder::shutdown_timeout`.
-    pub shutdown_timeout: Option<Duration>,
-    /// `Builder::interrupt_grace`.
-    pub interrupt_grace: Option<Duration>,
-    /// `Builder::handle_sigint`.
-    pub handle_sigint: Option<bool>,
-    /// `Builder::handle_sigterm`.
-    pub handle_sigterm: Option<bool>,
-    /// The test watchdog's limit, on the real clock.
-    pub timeout: Option<Duration>,
-}
-
-impl Args {
-    /// `#[runner::main]`'s defaults: those of [`Builder`](crate::Builder).
-    pub const MAIN: Args = Args {
-        flavor: Flavor::CurrentThread,
-        worker_threads: None,
-        start_paused: None,
-        name: None,
-        debug: None,
-        shutdown_timeout: None,
-        interrupt_grace: None,
-        handle_sigint: None,
-        handle_sigterm: None,
-        timeout: None,
-    };
-
-    /// `#[runner::test]`'s defaults: debug mode on, no signal handling.
-    pub const TEST: Args = Args {
-        debug: Some(true),
-        handle_sigint: Some(false),
-        handle_sigterm: Some(false),
-        ..Args::MAIN
-    };
-
-    fn runner(&self) -> Runner {
-        let mut builder = crate::Builder::new();
-        if let Some(on) = self.debug {
-            builder = builder.debug(on);
-        }
-        if let Some(timeout) = self.shutdown_timeout {
-            builder = builder.shutdown_timeout(timeout);
-        }
-        if let Some(grace) = self.interrupt_grace {
-            builder = builder.interrupt_grace(grace);
-        }
-        if let Some(on) = self.handle_sigint {
-            builder = builder.handle_sigint(on);
-        }
-        if let Some(on) = self.handle_sigterm {
-            builder = builder.handle_sigterm(on);
-        }
-        let args = *self;
-        builder
-            .runtime(move || {
-                let mut rt = match args.flavor {
-                    Flavor::CurrentThread => RuntimeBuilder::new_current_thread(),
-                    Flavor::MultiThread => RuntimeBuilder::new_multi_thread(),
-                };
-                rt.enable_all();
-                if let Some(n) = args.worker_threads {
-                    rt.worker_threads(n);
-                }
-                if let Some(name) = args.name {
-                    rt.name(name);
-                }
-                if let Some(pause) = args.start_paused {
-                    pause(&mut rt);
-                }
-                rt.build()
-            })
-            .build()
-    }
-}
-
-/// The body of `#[runner::main]`: runs `body` as the main task of a runner
-/// built from `args` and returns its output. Ctrl-C (`Error::Interrupted`)
-/// exits with status 130, after the runner closed; any other error panics.
-#[track_caller]
-pub fn main<F: Future>(args: Args, body: F) -> F::Output {
-    let mut runner = args.runner();
-    let result = runner.run(body);
-    // Closed before a possible `exit`, which would skip it: leftover tasks
-    // are cancelled and their cleanup runs on Ctrl-C too.
-    runner.close();
-    match result {
-        Ok(output) => output,
-        Err(Error::Interrupted) => std::process::exit(130),
-        Err(err) => panic!("#[runner::main]: {err}"),
-    }
-}
-
 /// The body of `#[runner::test]`: runs the future `body` makes on a thread
 /// of its own (named after the test) with a fresh runner, under a real-clock
-/// watchdog when `args.timeout` is set.
+/// watchdog when `args.timeout` is set. The attribute's `args` turn debug
+/// mode on, signal handling off, and lost panics to `LostPanic::CancelMain`
+/// unless the test says otherwise (`unhandled_panic`).
 ///
 /// # Panics
 ///
@@ -282,7 +137,8 @@ impl Progress {
 }
 
 /// Fails a test that outlived its timeout, naming the phase that ran out of
-/// time. Everything a timed-out test prints is printed here.
+/// time. This is the one place that reports a timed-out test: anything more
+/// it should print (such as a dump of the runner's tasks) goes here.
 fn timed_out<R>(
     timeout: Duration,
     cancel: oneshot::Sender<()>,
