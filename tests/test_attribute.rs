@@ -205,6 +205,28 @@ fn an_unobserved_task_panic_fails_the_test() {
     assert!(msg.contains("1 runner task(s) panicked"), "{msg}");
 }
 
+static IGNORED_PANIC_BODY_WENT_ON: AtomicBool = AtomicBool::new(false);
+
+#[runner::test(unhandled_panic = "ignore")]
+#[ignore = "fails by design; checked by `unhandled_panic_ignore_lets_the_body_go_on_then_fails_the_test`"]
+#[should_panic(expected = "nobody retrieved the panic")]
+async fn ignores_a_lost_panic() {
+    let task = runner::spawn(async { panic!("lost in a task") });
+    while !task.is_finished() {
+        tokio::task::yield_now().await;
+    }
+    drop(task);
+    tokio::task::yield_now().await;
+    IGNORED_PANIC_BODY_WENT_ON.store(true, Ordering::SeqCst);
+}
+
+#[test]
+fn unhandled_panic_ignore_lets_the_body_go_on_then_fails_the_test() {
+    let msg = failure_of(ignores_a_lost_panic);
+    assert!(IGNORED_PANIC_BODY_WENT_ON.load(Ordering::SeqCst));
+    assert!(msg.contains("1 runner task(s) panicked"), "{msg}");
+}
+
 #[runner::test]
 async fn a_task_panic_that_is_awaited_does_not_fail_the_test() {
     let err = runner::spawn(async { panic!("seen") }).await.unwrap_err();
