@@ -23,20 +23,41 @@ const WAKES: usize = 1_000;
 static REQUEST_ID: ContextVar<u64> = ContextVar::new("request_id");
 
 const WORKLOADS: &[(&str, &str)] = &[
-    ("cold", "runner::run(noop) vs runtime + LocalSet + block_on, dropped"),
-    ("cold_no_sigint", "the same, runner with handle_sigint(false)"),
+    (
+        "cold",
+        "runner::run(noop) vs runtime + LocalSet + block_on, dropped",
+    ),
+    (
+        "cold_no_sigint",
+        "the same, runner with handle_sigint(false)",
+    ),
     ("warm", "Runner::run(noop) vs LocalSet::block_on(noop)"),
-    ("warm_no_sigint", "the same, runner with handle_sigint(false)"),
-    ("spawn_local", "1000 x (runner::spawn_local vs tokio spawn_local) + await"),
-    ("spawn", "1000 x (runner::spawn vs tokio spawn_local) + await"),
+    (
+        "warm_no_sigint",
+        "the same, runner with handle_sigint(false)",
+    ),
+    (
+        "spawn_local",
+        "1000 x (runner::spawn_local vs tokio spawn_local) + await",
+    ),
+    (
+        "spawn",
+        "1000 x (runner::spawn vs tokio spawn_local) + await",
+    ),
     ("self_wake", "one task waking itself 1000 times"),
     ("get", "ContextVar::get (tokio side: task_local! get)"),
-    ("set", "ContextVar::set of a variable the context alone holds"),
+    (
+        "set",
+        "ContextVar::set of a variable the context alone holds",
+    ),
     ("copy", "copy_context with one variable set"),
 ];
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let [workload, side, n] = args.as_slice() else {
         eprintln!("usage: pairs WORKLOAD runner|tokio ITERATIONS\nworkloads:");
         for (name, what) in WORKLOADS {

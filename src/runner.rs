@@ -306,6 +306,12 @@ impl Runner {
         self.shared.lost_panics.count()
     }
 
+    /// Blocking work started through `runner::spawn_blocking` and still
+    /// running.
+    pub(crate) fn blocking_running(&self) -> usize {
+        self.shared.blocking.len()
+    }
+
     /// The tasks `close` reported still pending (debug mode only), as
     /// "`name` spawned at file:line:col".
     pub(crate) fn left_pending(&self) -> Vec<String> {

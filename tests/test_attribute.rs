@@ -9,6 +9,7 @@
 
 use std::panic;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// Runs `test` (a test function) and returns its panic message.
@@ -76,6 +77,94 @@ fn timeout_cancels_a_body_that_never_finishes() {
     );
 }
 
+/// Holds `runner::spawn_blocking` work until a checking test opens it, so
+/// that the work is provably still running when the watchdog fires.
+struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Gate {
+    const fn new() -> Self {
+        Gate {
+            open: Mutex::new(false),
+            opened: Condvar::new(),
+        }
+    }
+
+    fn wait(&self) {
+        let open = self.open.lock().unwrap();
+        drop(self.opened.wait_while(open, |open| !*open).unwrap());
+    }
+
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
+
+/// Starts blocking work that runs until `gate` opens, and returns once it runs.
+async fn start_blocking_work(gate: &'static Gate) {
+    let (started, running) = tokio::sync::oneshot::channel();
+    drop(runner::spawn_blocking(move || {
+        let _ = started.send(());
+        gate.wait();
+    }));
+    running.await.unwrap();
+}
+
+static RETURNS_WHILE_BLOCKING_WORK_RUNS: Gate = Gate::new();
+
+#[runner::test(timeout = "250ms")]
+#[ignore = "fails by design; checked by `timeout_in_close_blames_the_blocking_work_not_the_body`"]
+#[should_panic(expected = "timed out")]
+async fn returns_while_blocking_work_runs() {
+    start_blocking_work(&RETURNS_WHILE_BLOCKING_WORK_RUNS).await;
+}
+
+#[test]
+fn timeout_in_close_blames_the_blocking_work_not_the_body() {
+    let start = Instant::now();
+    let msg = failure_of(returns_while_blocking_work_runs);
+    let took = start.elapsed();
+    RETURNS_WHILE_BLOCKING_WORK_RUNS.open();
+    assert!(msg.contains("test timed out after 250ms"), "{msg}");
+    assert!(msg.contains("the body returned"), "{msg}");
+    assert!(
+        msg.contains(
+            "close is waiting for blocking work: 1 task(s) started through runner::spawn_blocking"
+        ),
+        "{msg}"
+    );
+    assert!(!msg.contains("blocks its thread"), "{msg}");
+    assert!(took < Duration::from_millis(250) + MARGIN, "{took:?}");
+}
+
+static STUCK_WHILE_BLOCKING_WORK_RUNS: Gate = Gate::new();
+
+#[runner::test(timeout = "250ms")]
+#[ignore = "fails by design; checked by `timeout_names_both_a_cancelled_body_and_a_slow_close`"]
+#[should_panic(expected = "timed out")]
+async fn stuck_while_blocking_work_runs() {
+    start_blocking_work(&STUCK_WHILE_BLOCKING_WORK_RUNS).await;
+    std::future::pending::<()>().await;
+}
+
+#[test]
+fn timeout_names_both_a_cancelled_body_and_a_slow_close() {
+    let msg = failure_of(stuck_while_blocking_work_runs);
+    STUCK_WHILE_BLOCKING_WORK_RUNS.open();
+    assert!(msg.contains("test timed out after 250ms"), "{msg}");
+    assert!(msg.contains("cancelled at the await point"), "{msg}");
+    assert!(
+        msg.contains(
+            "close is waiting for blocking work: 1 task(s) started through runner::spawn_blocking"
+        ),
+        "{msg}"
+    );
+    assert!(!msg.contains("blocks its thread"), "{msg}");
+}
+
 #[runner::test(start_paused = true, timeout = "250ms")]
 #[ignore = "fails by design; checked by `timeout_runs_on_the_real_clock_when_time_is_paused`"]
 #[should_panic(expected = "timed out")]
@@ -113,6 +202,28 @@ async fn drops_a_panicked_task() {
 #[test]
 fn an_unobserved_task_panic_fails_the_test() {
     let msg = failure_of(drops_a_panicked_task);
+    assert!(msg.contains("1 runner task(s) panicked"), "{msg}");
+}
+
+static IGNORED_PANIC_BODY_WENT_ON: AtomicBool = AtomicBool::new(false);
+
+#[runner::test(unhandled_panic = "ignore")]
+#[ignore = "fails by design; checked by `unhandled_panic_ignore_lets_the_body_go_on_then_fails_the_test`"]
+#[should_panic(expected = "nobody retrieved the panic")]
+async fn ignores_a_lost_panic() {
+    let task = runner::spawn(async { panic!("lost in a task") });
+    while !task.is_finished() {
+        tokio::task::yield_now().await;
+    }
+    drop(task);
+    tokio::task::yield_now().await;
+    IGNORED_PANIC_BODY_WENT_ON.store(true, Ordering::SeqCst);
+}
+
+#[test]
+fn unhandled_panic_ignore_lets_the_body_go_on_then_fails_the_test() {
+    let msg = failure_of(ignores_a_lost_panic);
+    assert!(IGNORED_PANIC_BODY_WENT_ON.load(Ordering::SeqCst));
     assert!(msg.contains("1 runner task(s) panicked"), "{msg}");
 }
 

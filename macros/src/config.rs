@@ -1,146 +1,223 @@
 //! Step one: the attribute's arguments, checked, into a [`Config`].
 //!
-//! Every check and every error message lives here; `expand.rs` trusts the
-//! `Config` it gets. Where an argument means what it means for
-//! `#[tokio::main]`/`#[tokio::test]`, the wording follows tokio-macros.
+//! Every argument is declared once, in the [`arguments!`] table at the end of
+//! this file: its name, the kind of literal it takes (a [`Value`] type), which
+//! attribute accepts it and its default there, and where it goes in the
+//! generated code. The `Config` struct, the lists of valid names in the
+//! errors, the parse dispatch and the settings expansion writes all follow
+//! from the table; a unit test checks that the attributes' docs list every
+//! accepted argument with its default. Every check and every error message
+//! lives here or in `values.rs`; `expand.rs` trusts the `Config` it gets.
 
 use std::time::Duration;
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
 use syn::{Lit, Meta, Path};
 
+use crate::values::{Flavor, Given, Name, Threads, Timeout, UnhandledPanic, Value};
+
 /// Which attribute is being expanded.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     Main,
     Test,
 }
 
 impl Kind {
-    fn macro_name(self) -> &'static str {
+    pub(crate) fn macro_name(self) -> &'static str {
         match self {
             Kind::Main => "runner::main",
             Kind::Test => "runner::test",
         }
     }
+}
 
-    /// The arguments this attribute accepts, in the order the error lists them.
-    fn valid(self) -> &'static [&'static str] {
-        match self {
-            Kind::Main => &[
-                "flavor",
-                "worker_threads",
-                "start_paused",
-                "crate",
-                "name",
-                "debug",
-                "shutdown_timeout",
-                "interrupt_grace",
-                "handle_sigint",
-                "handle_sigterm",
-            ],
-            Kind::Test => &[
-                "flavor",
-                "worker_threads",
-                "start_paused",
-                "crate",
-                "name",
-                "timeout",
-                "shutdown_timeout",
-            ],
+/// Whether an attribute accepts an argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Accept {
+    /// Accepted; `default` is what applies when it is not given, written as
+    /// the attribute's docs write it.
+    Yes { default: &'static str },
+    /// Rejected; `why` is added to the "Unknown attribute" error.
+    No { why: &'static str },
+}
+
+/// Where an argument goes in the generated code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// Nowhere: it is the path to `runner` itself.
+    Crate,
+    /// The field of the same name in `runner::__private::Args`.
+    Field,
+    /// A call of this method on the Tokio runtime builder.
+    Runtime(&'static str),
+    /// A call of this method on `runner::Builder`.
+    Runner(&'static str),
+}
+
+/// What the errors and the docs need of a row of the table.
+#[derive(Debug)]
+pub(crate) struct Argument {
+    /// As written in the attribute.
+    pub(crate) name: &'static str,
+    pub(crate) main: Accept,
+    pub(crate) test: Accept,
+}
+
+impl Argument {
+    pub(crate) fn accept(&self, kind: Kind) -> Accept {
+        match kind {
+            Kind::Main => self.main,
+            Kind::Test => self.test,
         }
+    }
+
+    fn find(name: &str) -> Option<&'static Argument> {
+        ARGUMENTS.iter().find(|arg| arg.name == name)
     }
 }
 
-/// The runtime flavour, as tokio names it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Flavor {
-    CurrentThread,
-    MultiThread,
+/// One setting for the generated code: where it goes, the value, and the
+/// span to give the code that applies it (the literal's, when given).
+pub(crate) struct Setting {
+    pub(crate) name: &'static str,
+    pub(crate) target: Target,
+    pub(crate) value: TokenStream,
+    pub(crate) span: Span,
 }
 
-impl Flavor {
-    fn from_str(s: &str) -> Result<Flavor, String> {
-        match s {
-            // Every runner loop is a `LocalSet` on the calling thread, which is
-            // what tokio's `local` flavour provides.
-            "current_thread" | "local" => Ok(Flavor::CurrentThread),
-            "multi_thread" => Ok(Flavor::MultiThread),
-            "single_thread" => {
-                Err("The single threaded runtime flavor is called `current_thread`.".to_string())
-            }
-            "basic_scheduler" => Err(
-                "The `basic_scheduler` runtime flavor has been renamed to `current_thread`."
-                    .to_string(),
-            ),
-            "threaded_scheduler" => Err(
-                "The `threaded_scheduler` runtime flavor has been renamed to `multi_thread`."
-                    .to_string(),
-            ),
-            _ => Err(format!(
-                "No such runtime flavor `{s}`. The runtime flavors are `current_thread`, \
-                 `local`, and `multi_thread`."
-            )),
-        }
-    }
-}
-
-/// The checked arguments: everything expansion needs.
-pub(crate) struct Config {
-    pub(crate) flavor: Flavor,
-    pub(crate) worker_threads: Option<usize>,
-    /// With the span of its literal, so that a missing tokio `test-util`
-    /// feature is reported there.
-    pub(crate) start_paused: Option<Span>,
-    pub(crate) crate_path: Option<Path>,
-    pub(crate) name: Option<String>,
-    pub(crate) debug: Option<bool>,
-    pub(crate) shutdown_timeout: Option<Duration>,
-    pub(crate) interrupt_grace: Option<Duration>,
-    pub(crate) handle_sigint: Option<bool>,
-    pub(crate) handle_sigterm: Option<bool>,
-    pub(crate) timeout: Option<Duration>,
-}
-
-impl Config {
-    /// What a bad attribute still expands with, so editors keep working.
-    pub(crate) const FALLBACK: Config = Config {
-        flavor: Flavor::CurrentThread,
-        worker_threads: None,
-        start_paused: None,
-        crate_path: None,
-        name: None,
-        debug: None,
-        shutdown_timeout: None,
-        interrupt_grace: None,
-        handle_sigint: None,
-        handle_sigterm: None,
-        timeout: None,
+/// `None`, or `Some` of the one expression given.
+macro_rules! optional {
+    () => {
+        None
+    };
+    ($value:expr) => {
+        Some($value)
     };
 }
 
-/// The arguments as given, each with the span of its literal.
-#[derive(Default)]
-struct Args {
-    flavor: Option<(Flavor, Span)>,
-    worker_threads: Option<(usize, Span)>,
-    start_paused: Option<(bool, Span)>,
-    crate_path: Option<Path>,
-    name: Option<String>,
-    debug: Option<bool>,
-    shutdown_timeout: Option<Duration>,
-    interrupt_grace: Option<Duration>,
-    handle_sigint: Option<bool>,
-    handle_sigterm: Option<bool>,
-    timeout: Option<Duration>,
+/// Declares the arguments: each row is
+///
+/// ```text
+/// /// What it is.
+/// field "name": ValueType => Target,
+///     main: Accept [=> value applied when not given],
+///     test: Accept [=> value applied when not given];
+/// ```
+///
+/// and generates [`Config`] (one `Option<Given<ValueType>>` per row),
+/// [`ARGUMENTS`], `Config::set` (the parse dispatch) and `Config::settings`.
+macro_rules! arguments {
+    ($(
+        $(#[doc = $doc:literal])*
+        $field:ident $name:literal: $ty:ty => $target:expr,
+            main: $main:expr $(=> $main_value:expr)?,
+            test: $test:expr $(=> $test_value:expr)?;
+    )*) => {
+        /// The checked arguments, each with the span of its literal:
+        /// everything expansion needs. `Config::default()` is what a bad
+        /// attribute still expands with, so that editors keep working.
+        #[derive(Default)]
+        pub(crate) struct Config {
+            $( $(#[doc = $doc])* pub(crate) $field: Option<Given<$ty>>, )*
+        }
+
+        /// Every argument, in the order the errors list them.
+        pub(crate) const ARGUMENTS: &[Argument] = &[
+            $( Argument { name: $name, main: $main, test: $test }, )*
+        ];
+
+        impl Config {
+            /// Parses `lit` as the value of the argument `name`, once.
+            fn set(&mut self, name: &str, lit: &Lit) -> syn::Result<()> {
+                match name {
+                    $( $name => set_once(&mut self.$field, name, lit), )*
+                    _ => Err(syn::Error::new(lit.span(), format!("Unknown attribute {name}"))),
+                }
+            }
+
+            /// What the generated code applies, in table order: each
+            /// argument given, and each value the attribute applies when it
+            /// is not given. `krate` is the path to `runner`.
+            pub(crate) fn settings(&self, kind: Kind, krate: &TokenStream) -> Vec<Setting> {
+                let mut settings = Vec::new();
+                $({
+                    let unset: Option<$ty> = match kind {
+                        Kind::Main => optional!($($main_value)?),
+                        Kind::Test => optional!($($test_value)?),
+                    };
+                    let value = match (&self.$field, unset) {
+                        (Some(given), _) => Some((given.value.tokens(krate), given.span)),
+                        (None, Some(value)) => Some((value.tokens(krate), Span::call_site())),
+                        (None, None) => None,
+                    };
+                    if let Some((value, span)) = value {
+                        settings.push(Setting { name: $name, target: $target, value, span });
+                    }
+                })*
+                settings
+            }
+        }
+    };
 }
 
+arguments! {
+    /// Which Tokio runtime runs under the loop.
+    flavor "flavor": Flavor => Target::Field,
+        main: Accept::Yes { default: "`\"current_thread\"`" },
+        test: Accept::Yes { default: "`\"current_thread\"`" };
+    /// The worker pool's size (multi-thread only).
+    worker_threads "worker_threads": Threads => Target::Runtime("worker_threads"),
+        main: Accept::Yes { default: "Tokio's (one per core)" },
+        test: Accept::Yes { default: "Tokio's (one per core)" };
+    /// Tokio's clock starts paused (current-thread only; `false` is dropped
+    /// by the checks, so that it never needs Tokio's `test-util`).
+    start_paused "start_paused": bool => Target::Runtime("start_paused"),
+        main: Accept::Yes { default: "`false`" },
+        test: Accept::Yes { default: "`false`" };
+    /// Where to find `runner`.
+    crate_path "crate": Path => Target::Crate,
+        main: Accept::Yes { default: "`\"::runner\"`" },
+        test: Accept::Yes { default: "`\"::runner\"`" };
+    /// The runtime's name.
+    name "name": Name => Target::Runtime("name"),
+        main: Accept::Yes { default: "none" },
+        test: Accept::Yes { default: "none" };
+    /// Debug mode.
+    debug "debug": bool => Target::Runner("debug"),
+        main: Accept::Yes { default: "`RUNNER_DEBUG`" },
+        test: Accept::No { why: "tests always run in debug mode" } => true;
+    /// The test watchdog's limit, on the real clock.
+    timeout "timeout": Timeout => Target::Field,
+        main: Accept::No { why: "`timeout` only applies to `#[runner::test]`" },
+        test: Accept::Yes { default: "none" };
+    /// How long closing waits for blocking work.
+    shutdown_timeout "shutdown_timeout": Duration => Target::Runner("shutdown_timeout"),
+        main: Accept::Yes { default: "`\"300s\"`" },
+        test: Accept::Yes { default: "`\"300s\"`" };
+    /// How long the main task may finish on its own after Ctrl-C.
+    interrupt_grace "interrupt_grace": Duration => Target::Runner("interrupt_grace"),
+        main: Accept::Yes { default: "`\"0s\"`" },
+        test: Accept::No { why: SIGNALS };
+    /// Whether Ctrl-C cancels the main task.
+    handle_sigint "handle_sigint": bool => Target::Runner("handle_sigint"),
+        main: Accept::Yes { default: "`true`" },
+        test: Accept::No { why: SIGNALS } => false;
+    /// Whether SIGTERM is treated as Ctrl-C.
+    handle_sigterm "handle_sigterm": bool => Target::Runner("handle_sigterm"),
+        main: Accept::Yes { default: "`false`" },
+        test: Accept::No { why: SIGNALS } => false;
+    /// What a task panic that nobody can retrieve does.
+    unhandled_panic "unhandled_panic": UnhandledPanic => Target::Runner("lost_panic"),
+        main: Accept::Yes { default: "`\"ignore\"`" },
+        test: Accept::Yes { default: "`\"shutdown_runtime\"`" } => UnhandledPanic::ShutdownRuntime;
+}
+
+const SIGNALS: &str = "tests never handle signals; this only applies to `#[runner::main]`";
+
 /// Parses and checks the attribute's arguments.
-pub(crate) fn build(
-    kind: Kind,
-    args: impl IntoIterator<Item = Meta>,
-) -> Result<Config, syn::Error> {
-    let mut given = Args::default();
+pub(crate) fn build(kind: Kind, args: impl IntoIterator<Item = Meta>) -> syn::Result<Config> {
+    let mut config = Config::default();
     for arg in args {
         match arg {
             Meta::NameValue(nv) => {
@@ -149,10 +226,10 @@ pub(crate) fn build(
                     syn::Expr::Lit(syn::ExprLit { lit, .. }) => lit,
                     expr => return Err(syn::Error::new_spanned(expr, "Must be a literal")),
                 };
-                if !kind.valid().contains(&name.as_str()) {
+                if !accepts(kind, &name) {
                     return Err(syn::Error::new_spanned(&nv, unknown(kind, &name)));
                 }
-                given.set(&name, lit)?;
+                config.set(&name, lit)?;
             }
             Meta::Path(path) => {
                 let name = ident_of(&path)?;
@@ -164,7 +241,7 @@ pub(crate) fn build(
                     "basic_scheduler" | "current_thread" | "single_threaded" => format!(
                         "Set the runtime flavor with #[{macro_name}(flavor = \"current_thread\")]."
                     ),
-                    name if kind.valid().contains(&name) => {
+                    name if accepts(kind, name) => {
                         format!("The `{name}` attribute requires an argument.")
                     }
                     name => unknown(kind, name),
@@ -179,10 +256,30 @@ pub(crate) fn build(
             }
         }
     }
-    given.check(kind)
+    config.check(kind)?;
+    Ok(config)
 }
 
-fn ident_of(path: &Path) -> Result<String, syn::Error> {
+fn set_once<T: Value>(field: &mut Option<Given<T>>, name: &str, lit: &Lit) -> syn::Result<()> {
+    let value = T::parse(lit, name)?;
+    if field.is_some() {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!("`{name}` set multiple times."),
+        ));
+    }
+    *field = Some(Given {
+        value,
+        span: lit.span(),
+    });
+    Ok(())
+}
+
+fn accepts(kind: Kind, name: &str) -> bool {
+    Argument::find(name).is_some_and(|arg| matches!(arg.accept(kind), Accept::Yes { .. }))
+}
+
+fn ident_of(path: &Path) -> syn::Result<String> {
     match path.get_ident() {
         Some(ident) => Ok(ident.to_string().to_lowercase()),
         // `crate` is a keyword, so it is not an `Ident` to syn.
@@ -198,254 +295,108 @@ fn ident_of(path: &Path) -> Result<String, syn::Error> {
 }
 
 fn unknown(kind: Kind, name: &str) -> String {
-    let valid: Vec<String> = kind.valid().iter().map(|v| format!("`{v}`")).collect();
-    let other = match (kind, name) {
-        (Kind::Main, "timeout") => " (`timeout` only applies to `#[runner::test]`)",
-        (Kind::Test, "debug") => " (tests always run in debug mode)",
-        (Kind::Test, "interrupt_grace" | "handle_sigint" | "handle_sigterm") => {
-            " (tests never handle signals; this only applies to `#[runner::main]`)"
-        }
-        (_, "core_threads") => " (`core_threads` is renamed to `worker_threads`)",
-        _ => "",
+    let valid: Vec<String> = ARGUMENTS
+        .iter()
+        .filter(|arg| matches!(arg.accept(kind), Accept::Yes { .. }))
+        .map(|arg| format!("`{}`", arg.name))
+        .collect();
+    let why = match (Argument::find(name).map(|arg| arg.accept(kind)), name) {
+        (Some(Accept::No { why }), _) => format!(" ({why})"),
+        (_, "core_threads") => " (`core_threads` is renamed to `worker_threads`)".to_owned(),
+        _ => String::new(),
     };
     format!(
-        "Unknown attribute {name} is specified{other}; expected one of: {}.",
+        "Unknown attribute {name} is specified{why}; expected one of: {}.",
         valid.join(", ")
     )
 }
 
-impl Args {
-    fn set(&mut self, name: &str, lit: &Lit) -> Result<(), syn::Error> {
-        let span = lit.span();
-        let twice = || syn::Error::new(span, format!("`{name}` set multiple times."));
-        macro_rules! once {
-            ($field:ident, $value:expr) => {{
-                if self.$field.is_some() {
-                    return Err(twice());
-                }
-                self.$field = Some($value);
-            }};
-        }
-        match name {
-            "flavor" => {
-                let s = parse_string(lit, name)?;
-                let flavor = Flavor::from_str(&s).map_err(|e| syn::Error::new(span, e))?;
-                once!(flavor, (flavor, span));
-            }
-            "worker_threads" => {
-                let n = parse_int(lit, name)?;
-                if n == 0 {
-                    return Err(syn::Error::new(span, "`worker_threads` may not be 0."));
-                }
-                once!(worker_threads, (n, span));
-            }
-            "start_paused" => once!(start_paused, (parse_bool(lit, name)?, span)),
-            "crate" => once!(crate_path, parse_path(lit, name)?),
-            "name" => {
-                let s = parse_string(lit, name)?;
-                if s.trim().is_empty() {
-                    return Err(syn::Error::new(span, "`name` may not be empty."));
-                }
-                once!(name, s);
-            }
-            "debug" => once!(debug, parse_bool(lit, name)?),
-            "handle_sigint" => once!(handle_sigint, parse_bool(lit, name)?),
-            "handle_sigterm" => once!(handle_sigterm, parse_bool(lit, name)?),
-            "shutdown_timeout" => once!(shutdown_timeout, parse_duration(lit, name)?),
-            "interrupt_grace" => once!(interrupt_grace, parse_duration(lit, name)?),
-            "timeout" => {
-                let d = parse_duration(lit, name)?;
-                if d.is_zero() {
-                    return Err(syn::Error::new(
-                        span,
-                        "`timeout` must be greater than zero.",
-                    ));
-                }
-                once!(timeout, d);
-            }
-            _ => unreachable!("checked against Kind::valid"),
-        }
-        Ok(())
-    }
-
-    fn check(self, kind: Kind) -> Result<Config, syn::Error> {
+impl Config {
+    /// The checks between arguments.
+    fn check(&mut self, kind: Kind) -> syn::Result<()> {
         let macro_name = kind.macro_name();
-        let flavor = self.flavor.map_or(Flavor::CurrentThread, |(f, _)| f);
-        if let (Flavor::CurrentThread, Some((_, span))) = (flavor, self.worker_threads) {
+        let flavor = self
+            .flavor
+            .as_ref()
+            .map_or(Flavor::CurrentThread, |f| f.value);
+        if let (Flavor::CurrentThread, Some(threads)) = (flavor, &self.worker_threads) {
             return Err(syn::Error::new(
-                span,
+                threads.span,
                 format!(
                     "The `worker_threads` option requires the `multi_thread` runtime flavor. \
                      Use `#[{macro_name}(flavor = \"multi_thread\")]`"
                 ),
             ));
         }
-        let start_paused = match (flavor, self.start_paused) {
-            (Flavor::MultiThread, Some((_, span))) => {
+        match (flavor, &self.start_paused) {
+            (Flavor::MultiThread, Some(paused)) => {
                 return Err(syn::Error::new(
-                    span,
+                    paused.span,
                     format!(
                         "The `start_paused` option requires the `current_thread` runtime \
                          flavor. Use `#[{macro_name}(flavor = \"current_thread\")]`"
                     ),
                 ));
             }
-            (_, Some((true, span))) => Some(span),
-            _ => None,
-        };
-        Ok(Config {
-            flavor,
-            worker_threads: self.worker_threads.map(|(n, _)| n),
-            start_paused,
-            crate_path: self.crate_path,
-            name: self.name,
-            debug: self.debug,
-            shutdown_timeout: self.shutdown_timeout,
-            interrupt_grace: self.interrupt_grace,
-            handle_sigint: self.handle_sigint,
-            handle_sigterm: self.handle_sigterm,
-            timeout: self.timeout,
-        })
-    }
-}
-
-fn parse_int(lit: &Lit, field: &str) -> Result<usize, syn::Error> {
-    match lit {
-        Lit::Int(int) => int.base10_parse::<usize>().map_err(|e| {
-            syn::Error::new(
-                lit.span(),
-                format!("Failed to parse value of `{field}` as integer: {e}"),
-            )
-        }),
-        _ => Err(syn::Error::new(
-            lit.span(),
-            format!("Failed to parse value of `{field}` as integer."),
-        )),
-    }
-}
-
-fn parse_string(lit: &Lit, field: &str) -> Result<String, syn::Error> {
-    match lit {
-        Lit::Str(s) => Ok(s.value()),
-        _ => Err(syn::Error::new(
-            lit.span(),
-            format!("Failed to parse value of `{field}` as string."),
-        )),
-    }
-}
-
-fn parse_bool(lit: &Lit, field: &str) -> Result<bool, syn::Error> {
-    match lit {
-        Lit::Bool(b) => Ok(b.value),
-        _ => Err(syn::Error::new(
-            lit.span(),
-            format!("Failed to parse value of `{field}` as bool."),
-        )),
-    }
-}
-
-fn parse_path(lit: &Lit, field: &str) -> Result<Path, syn::Error> {
-    match lit {
-        Lit::Str(s) => s.parse::<Path>().map_err(|_| {
-            syn::Error::new(
-                lit.span(),
-                format!(
-                    "Failed to parse value of `{field}` as path: \"{}\"",
-                    s.value()
-                ),
-            )
-        }),
-        _ => Err(syn::Error::new(
-            lit.span(),
-            format!("Failed to parse value of `{field}` as path."),
-        )),
-    }
-}
-
-fn parse_duration(lit: &Lit, field: &str) -> Result<Duration, syn::Error> {
-    let hint = "durations are strings such as \"250ms\", \"5s\", \"1.5s\", \"1m\"; \
-                units: `ns`, `us`, `ms`, `s`, `m`, `h`";
-    match lit {
-        Lit::Str(s) => duration_from_str(&s.value()).map_err(|why| {
-            syn::Error::new(
-                lit.span(),
-                format!("Failed to parse value of `{field}` as duration: {why}; {hint}"),
-            )
-        }),
-        _ => Err(syn::Error::new(
-            lit.span(),
-            format!("Failed to parse value of `{field}` as duration; {hint}"),
-        )),
-    }
-}
-
-/// `"250ms"`, `"5s"`, `"1.5s"`, `"1m"`: a decimal number and a unit, computed
-/// exactly in nanoseconds (no floating point).
-fn duration_from_str(s: &str) -> Result<Duration, String> {
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("`{s}` has no unit"))?;
-    let (number, unit) = s.split_at(split);
-    let per_unit: u128 = match unit {
-        "ns" => 1,
-        "us" | "µs" => 1_000,
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        "m" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        _ => return Err(format!("unknown unit `{unit}`")),
-    };
-    let (whole, frac) = number.split_once('.').unwrap_or((number, ""));
-    if whole.is_empty() || (number.contains('.') && frac.is_empty()) || frac.contains('.') {
-        return Err(format!("`{number}` is not a number"));
-    }
-    let whole: u128 = whole
-        .parse()
-        .map_err(|_| format!("`{number}` is not a number"))?;
-    let mut nanos = whole * per_unit;
-    if !frac.is_empty() {
-        if frac.len() > 9 {
-            return Err("more than 9 decimal places".into());
+            // Tokio's default: nothing to apply, and no need for `test-util`.
+            (_, Some(paused)) if !paused.value => self.start_paused = None,
+            _ => {}
         }
-        let digits: u128 = frac
-            .parse()
-            .map_err(|_| format!("`{number}` is not a number"))?;
-        let scaled = digits * per_unit;
-        let scale = 10u128.pow(frac.len() as u32);
-        if scaled % scale != 0 {
-            return Err(format!("`{s}` is not a whole number of nanoseconds"));
-        }
-        nanos += scaled / scale;
+        Ok(())
     }
-    let nanos = u64::try_from(nanos).map_err(|_| format!("`{s}` is too long"))?;
-    Ok(Duration::from_nanos(nanos))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::duration_from_str as d;
-    use std::time::Duration;
+    use super::{ARGUMENTS, Accept, Kind};
 
-    #[test]
-    fn durations_take_a_number_and_a_unit() {
-        assert_eq!(d("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(d("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(d("1.5s"), Ok(Duration::from_millis(1500)));
-        assert_eq!(d("1m"), Ok(Duration::from_secs(60)));
-        assert_eq!(d("2h"), Ok(Duration::from_secs(7200)));
-        assert_eq!(d("10us"), Ok(Duration::from_micros(10)));
-        assert_eq!(d("0s"), Ok(Duration::ZERO));
+    /// The doc comment of `pub fn {name}` in lib.rs.
+    fn docs_of(name: &str) -> Vec<&'static str> {
+        let lib = include_str!("lib.rs");
+        let end = lib
+            .find(&format!("pub fn {name}("))
+            .expect("the attribute's function");
+        let mut docs: Vec<&str> = lib[..end]
+            .lines()
+            .rev()
+            .skip_while(|line| !line.starts_with("///"))
+            .take_while(|line| line.starts_with("///"))
+            .collect();
+        docs.reverse();
+        docs
+    }
+
+    /// The arguments in the docs' table, with their defaults.
+    fn documented(kind: Kind) -> Vec<(String, String)> {
+        let name = match kind {
+            Kind::Main => "main",
+            Kind::Test => "test",
+        };
+        docs_of(name)
+            .into_iter()
+            .filter_map(|line| line.strip_prefix("/// | `"))
+            .map(|row| {
+                let cells: Vec<&str> = row.split(" | ").collect();
+                let argument = cells[0].split([' ', '`']).next().unwrap_or_default();
+                (
+                    argument.to_owned(),
+                    cells[1].trim_end_matches(" |").to_owned(),
+                )
+            })
+            .collect()
     }
 
     #[test]
-    fn malformed_durations_say_why() {
-        assert_eq!(d("5"), Err("`5` has no unit".into()));
-        assert_eq!(d("5 s"), Err("unknown unit ` s`".into()));
-        assert_eq!(d("5sec"), Err("unknown unit `sec`".into()));
-        assert_eq!(d("s"), Err("`` is not a number".into()));
-        assert_eq!(d("1.s"), Err("`1.` is not a number".into()));
-        assert_eq!(d("1.2.3s"), Err("`1.2.3` is not a number".into()));
-        assert!(d("1.5ns").is_err());
-        assert!(d("99999999999h").is_err());
+    fn the_docs_list_every_accepted_argument_with_its_default() {
+        for kind in [Kind::Main, Kind::Test] {
+            let expected: Vec<(String, String)> = ARGUMENTS
+                .iter()
+                .filter_map(|arg| match arg.accept(kind) {
+                    Accept::Yes { default } => Some((arg.name.to_owned(), default.to_owned())),
+                    Accept::No { .. } => None,
+                })
+                .collect();
+            assert_eq!(documented(kind), expected, "{kind:?}");
+        }
     }
 }

@@ -8,12 +8,12 @@
 //! emitted (with a fallback config) next to the `compile_error!`, so editors
 //! keep working.
 
-use proc_macro2::{Span, TokenStream, TokenTree};
+use proc_macro2::{Group, Span, TokenStream, TokenTree};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::{Attribute, Signature, Visibility, braced};
 
-use crate::config::{self, Config, Flavor, Kind};
+use crate::config::{self, Config, Kind, Target};
 
 type AttributeArgs = syn::punctuated::Punctuated<syn::Meta, syn::Token![,]>;
 
@@ -30,7 +30,7 @@ pub(crate) fn entry(kind: Kind, args: TokenStream, item: TokenStream) -> TokenSt
     });
     match config {
         Ok(config) => expand(kind, input, &config),
-        Err(e) => with_error(expand(kind, input, &Config::FALLBACK), e),
+        Err(e) => with_error(expand(kind, input, &Config::default()), e),
     }
 }
 
@@ -96,7 +96,7 @@ fn expand(kind: Kind, mut input: ItemFn, config: &Config) -> TokenStream {
         (start, end)
     };
     let krate = match &config.crate_path {
-        Some(path) => path.to_token_stream(),
+        Some(path) => path.value.to_token_stream(),
         None => quote_spanned! {Span::call_site().located_at(last_start)=> ::runner },
     };
     let args = args_tokens(kind, config, &krate);
@@ -181,65 +181,72 @@ fn expand(kind: Kind, mut input: ItemFn, config: &Config) -> TokenStream {
     input.into_tokens(generated_attrs, stmts)
 }
 
-/// `runner::__private::Args { .., ..Args::MAIN }` with only what was given.
+/// `runner::__private::Args { .., ..Args::DEFAULT }` from the table's
+/// settings: `runtime` and `runner` are non-capturing closures that call the
+/// Tokio runtime builder's and `runner::Builder`'s methods, each spanned at
+/// its argument so that an error in it points there.
 fn args_tokens(kind: Kind, config: &Config, krate: &TokenStream) -> TokenStream {
     let mut fields = Vec::new();
-    if config.flavor == Flavor::MultiThread {
-        fields.push(quote! { flavor: #krate::__private::Flavor::MultiThread });
+    let mut runtime = Vec::new();
+    let mut runner = Vec::new();
+    for setting in config.settings(kind, krate) {
+        let value = &respan(setting.value, setting.span);
+        match setting.target {
+            Target::Crate => {}
+            Target::Field => {
+                let field = syn::Ident::new(setting.name, Span::call_site());
+                fields.push(quote! { #field: ::core::option::Option::Some(#value) });
+            }
+            Target::Runtime(method) => {
+                let method = syn::Ident::new(method, setting.span);
+                runtime.push(quote_spanned! {setting.span=> runtime.#method(#value); });
+            }
+            Target::Runner(method) => {
+                let method = syn::Ident::new(method, setting.span);
+                runner.push(quote_spanned! {setting.span=> .#method(#value) });
+            }
+        }
     }
-    if let Some(n) = config.worker_threads {
-        fields.push(quote! { worker_threads: ::core::option::Option::Some(#n) });
-    }
-    if let Some(span) = config.start_paused {
+    if !runtime.is_empty() {
         // Without Tokio's `test-util` feature, `StartPausedFallback` turns
-        // the call into an error that names the feature; spanned at the
-        // literal, so that it points at the argument.
-        let call = quote_spanned! {span=> builder.start_paused(true) };
+        // `start_paused` into an error that names the feature.
         fields.push(quote! {
-            start_paused: ::core::option::Option::Some(
-                |builder: &mut #krate::__private::RuntimeBuilder| {
-                    #[allow(unused_imports)]
-                    use #krate::__private::StartPausedFallback as _;
-                    #call;
-                }
-            )
+            runtime: |runtime: &mut #krate::__private::RuntimeBuilder| {
+                #[allow(unused_imports)]
+                use #krate::__private::StartPausedFallback as _;
+                #(#runtime)*
+            }
         });
     }
-    if let Some(name) = &config.name {
-        fields.push(quote! { name: ::core::option::Option::Some(#name) });
+    if !runner.is_empty() {
+        fields.push(quote! {
+            runner: |runner: #krate::Builder| runner #(#runner)*
+        });
     }
-    let bools = [
-        ("debug", config.debug),
-        ("handle_sigint", config.handle_sigint),
-        ("handle_sigterm", config.handle_sigterm),
-    ];
-    for (field, value) in bools {
-        if let Some(value) = value {
-            let field = syn::Ident::new(field, Span::call_site());
-            fields.push(quote! { #field: ::core::option::Option::Some(#value) });
-        }
-    }
-    let durations = [
-        ("shutdown_timeout", config.shutdown_timeout),
-        ("interrupt_grace", config.interrupt_grace),
-        ("timeout", config.timeout),
-    ];
-    for (field, value) in durations {
-        if let Some(value) = value {
-            let field = syn::Ident::new(field, Span::call_site());
-            let nanos = value.as_nanos() as u64;
-            fields.push(quote! {
-                #field: ::core::option::Option::Some(::core::time::Duration::from_nanos(#nanos))
-            });
-        }
-    }
-    let defaults = match kind {
-        Kind::Main => quote! { MAIN },
-        Kind::Test => quote! { TEST },
-    };
     quote! {
-        #krate::__private::Args { #(#fields,)* ..#krate::__private::Args::#defaults }
+        #krate::__private::Args { #(#fields,)* ..#krate::__private::Args::DEFAULT }
     }
+}
+
+/// `tokens`, spanned at `span` (an argument's literal, from the user's own
+/// code), so that rustc puts an error about them there. (Not
+/// `call_site().located_at(span)`: rustc moves errors at such spans to the
+/// whole attribute.)
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|tree| match tree {
+            TokenTree::Group(group) => {
+                let mut respanned = Group::new(group.delimiter(), respan(group.stream(), span));
+                respanned.set_span(span);
+                TokenTree::Group(respanned)
+            }
+            mut tree => {
+                tree.set_span(span);
+                tree
+            }
+        })
+        .collect()
 }
 
 fn is_unit(ty: &syn::Type) -> bool {
@@ -444,5 +451,72 @@ mod tests {
         );
         assert!(out.contains("fn main ()"), "{out}");
         assert!(out.contains("compile_error !"), "{out}");
+    }
+
+    #[test]
+    fn unhandled_panic_maps_to_lost_panic() {
+        let main = |args| {
+            expand(
+                Kind::Main,
+                args,
+                quote!(
+                    async fn main() {}
+                ),
+            )
+        };
+        let test = |args| {
+            expand(
+                Kind::Test,
+                args,
+                quote!(
+                    async fn t() {}
+                ),
+            )
+        };
+        let cancel = "lost_panic (:: runner :: LostPanic :: CancelMain)";
+        let report = "lost_panic (:: runner :: LostPanic :: Report)";
+        assert!(main(quote!()).find("lost_panic").is_none());
+        assert!(main(quote!(unhandled_panic = "shutdown_runtime")).contains(cancel));
+        assert!(main(quote!(unhandled_panic = "ignore")).contains(report));
+        assert!(
+            test(quote!()).contains(cancel),
+            "tests default to CancelMain"
+        );
+        let ignored = test(quote!(unhandled_panic = "ignore"));
+        assert!(
+            ignored.contains(report) && !ignored.contains(cancel),
+            "{ignored}"
+        );
+    }
+
+    #[test]
+    fn a_test_writes_out_the_settings_every_test_gets() {
+        let out = expand(
+            Kind::Test,
+            quote!(),
+            quote!(
+                async fn t() {}
+            ),
+        );
+        assert!(
+            out.contains(
+                "runner . debug (true) . handle_sigint (false) . handle_sigterm (false) \
+                 . lost_panic (:: runner :: LostPanic :: CancelMain)"
+            ),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn start_paused_false_applies_nothing() {
+        let out = expand(
+            Kind::Main,
+            quote!(start_paused = false),
+            quote!(
+                async fn main() {}
+            ),
+        );
+        assert!(!out.contains("start_paused"), "{out}");
+        assert!(!out.contains("runtime :"), "{out}");
     }
 }

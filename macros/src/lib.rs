@@ -10,6 +10,7 @@
 
 mod config;
 mod expand;
+mod values;
 
 use config::Kind;
 use proc_macro::TokenStream;
@@ -50,13 +51,14 @@ use proc_macro::TokenStream;
 /// | `flavor = "current_thread"` / `"multi_thread"` | `"current_thread"` | the Tokio runtime under the loop (`"local"` is accepted as `"current_thread"`); the main task always runs on the main thread |
 /// | `worker_threads = 4` | Tokio's (one per core) | only with `flavor = "multi_thread"` |
 /// | `start_paused = true` | `false` | start with Tokio's clock paused (needs Tokio's `test-util` feature; `current_thread` only) |
-/// | `name = "svc"` | none | the runtime's name (Tokio's `Builder::name`) |
 /// | `crate = "path"` | `"::runner"` | where to find `runner` when it is renamed or re-exported |
-/// | `debug = true` | `RUNNER_DEBUG` | [debug mode](https://docs.rs/runner) |
-/// | `shutdown_timeout = "5s"` | `"300s"` | how long closing waits for blocking work |
-/// | `interrupt_grace = "2s"` | `"0s"` | how long the main task may finish on its own after Ctrl-C |
-/// | `handle_sigint = false` | `true` | leave Ctrl-C alone |
-/// | `handle_sigterm = true` | `false` | treat SIGTERM as Ctrl-C |
+/// | `name = "svc"` | none | the runtime's name (Tokio's `Builder::name`) |
+/// | `debug = true` | `RUNNER_DEBUG` | [debug mode](https://docs.rs/runner) (`Builder::debug`) |
+/// | `shutdown_timeout = "5s"` | `"300s"` | how long closing waits for blocking work (`Builder::shutdown_timeout`) |
+/// | `interrupt_grace = "2s"` | `"0s"` | how long the main task may finish on its own after Ctrl-C (`Builder::interrupt_grace`) |
+/// | `handle_sigint = false` | `true` | leave Ctrl-C alone (`Builder::handle_sigint`) |
+/// | `handle_sigterm = true` | `false` | treat SIGTERM as Ctrl-C (`Builder::handle_sigterm`) |
+/// | `unhandled_panic = "shutdown_runtime"` / `"ignore"` | `"ignore"` | what a task panic that nobody can retrieve any more does: `"ignore"` reports it and goes on (`LostPanic::Report`), `"shutdown_runtime"` also cancels the main task (`LostPanic::CancelMain`); Tokio's name, without Tokio's need for `tokio_unstable`, and with any flavour |
 ///
 /// Unlike `#[tokio::main]`, whose default is `multi_thread`, the default
 /// flavour is `current_thread`: one loop on one thread, as `asyncio.run`.
@@ -82,16 +84,21 @@ use proc_macro::TokenStream;
 /// (a runtime that could not be built, or a `main` called from inside a
 /// running loop).
 ///
+/// Each argument becomes a field of `Args` or a call on Tokio's runtime
+/// builder or on [`runner::Builder`], in a closure without captures; shown
+/// without the lints it allows and the check of the body's type:
+///
 /// ```no_run
-/// # use std::time::Duration;
 /// // #[runner::main(shutdown_timeout = "5s")]
 /// // async fn main() -> Result<(), std::io::Error> { Ok(()) }
 /// fn main() -> Result<(), std::io::Error> {
 ///     let body = async { Ok(()) };
 ///     return ::runner::__private::main(
 ///         ::runner::__private::Args {
-///             shutdown_timeout: Some(Duration::from_nanos(5_000_000_000)),
-///             ..::runner::__private::Args::MAIN
+///             runner: |runner: ::runner::Builder| {
+///                 runner.shutdown_timeout(::core::time::Duration::from_nanos(5000000000u64))
+///             },
+///             ..::runner::__private::Args::DEFAULT
 ///         },
 ///         body,
 ///     );
@@ -99,6 +106,7 @@ use proc_macro::TokenStream;
 /// ```
 ///
 /// [`runner::__private::main`]: https://docs.rs/runner
+/// [`runner::Builder`]: https://docs.rs/runner/latest/runner/struct.Builder.html
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::entry(Kind::Main, args.into(), item.into()).into()
@@ -136,10 +144,22 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// # Arguments
 ///
-/// `flavor`, `worker_threads`, `start_paused`, `name` and `crate` as for
-/// [`macro@main`] (and as `#[tokio::test]`), plus `timeout` and
-/// `shutdown_timeout`. `#[tokio::test]`'s default, a current-thread runtime,
-/// is kept.
+/// The arguments of `#[tokio::test]` (`flavor`, `worker_threads`,
+/// `start_paused`, `crate`, `name`, `unhandled_panic`) mean what they mean
+/// for [`macro@main`]; `timeout` is new. Tests always run in debug mode and
+/// never handle signals, so `debug`, `interrupt_grace` and the `handle_*`
+/// arguments are rejected.
+///
+/// | argument | default | meaning |
+/// |---|---|---|
+/// | `flavor = "current_thread"` / `"multi_thread"` | `"current_thread"` | as `#[tokio::test]`'s default |
+/// | `worker_threads = 4` | Tokio's (one per core) | only with `flavor = "multi_thread"` |
+/// | `start_paused = true` | `false` | start with Tokio's clock paused (needs Tokio's `test-util` feature) |
+/// | `crate = "path"` | `"::runner"` | where to find `runner` |
+/// | `name = "svc"` | none | the runtime's name |
+/// | `timeout = "5s"` | none | the real-clock watchdog above |
+/// | `shutdown_timeout = "5s"` | `"300s"` | how long closing waits for blocking work |
+/// | `unhandled_panic = "ignore"` / `"shutdown_runtime"` | `"shutdown_runtime"` | a test whose background task panicked and nobody can retrieve the panic fails at once (`LostPanic::CancelMain`); `"ignore"` only reports it and lets the body go on (the test still fails after the body returns) |
 ///
 /// ```
 /// #[runner::test(start_paused = true, timeout = "5s")]
@@ -161,18 +181,29 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// (the value itself need not be `Send`): `Err(e)` prints `Error: {e:?}` and
 /// fails the test, as for a plain `#[test]`.
 ///
+/// The settings every test gets come from the same table as the arguments
+/// and are written out (`debug`, the signals, `unhandled_panic`):
+///
 /// ```no_run
-/// # use std::time::Duration;
 /// // #[runner::test(timeout = "5s")]
 /// // async fn works() { assert!(true) }
 /// #[test]
 /// fn works() {
 ///     // `TestBody<T>` is `fn() -> Pin<Box<dyn Future<Output = T>>>`.
 ///     let body: ::runner::__private::TestBody<()> = || Box::pin(async { assert!(true) });
-///     let _: std::process::ExitCode = ::runner::__private::test(
+///     let _: ::std::process::ExitCode = ::runner::__private::test(
 ///         ::runner::__private::Args {
-///             timeout: Some(Duration::from_nanos(5_000_000_000)),
-///             ..::runner::__private::Args::TEST
+///             timeout: ::core::option::Option::Some(
+///                 ::core::time::Duration::from_nanos(5000000000u64),
+///             ),
+///             runner: |runner: ::runner::Builder| {
+///                 runner
+///                     .debug(true)
+///                     .handle_sigint(false)
+///                     .handle_sigterm(false)
+///                     .lost_panic(::runner::LostPanic::CancelMain)
+///             },
+///             ..::runner::__private::Args::DEFAULT
 ///         },
 ///         body,
 ///     );

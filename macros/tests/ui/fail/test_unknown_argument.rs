@@ -1,8 +1,8 @@
 #[runner::test(handle_sigint = false)]
 async fn signals() {}
 
-#[runner::test(unhandled_panic = "shutdown_runtime")]
-async fn tokio_unstable_option() {}
+#[runner::test(core_threads = 2)]
+async fn renamed() {}
 
 #[runner::test(debug = false)]
 async fn no_debug() {}

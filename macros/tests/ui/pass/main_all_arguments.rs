@@ -8,6 +8,7 @@
     interrupt_grace = "1.5s",
     handle_sigint = false,
     handle_sigterm = true,
+    unhandled_panic = "shutdown_runtime",
     crate = "runner"
 )]
 async fn main() {
