@@ -30,6 +30,8 @@ struct OnThread {
     loop_entered_at: Cell<Option<&'static Location<'static>>>,
     /// The runner of the task being polled, or of the loop being driven.
     runner: RefCell<Option<Arc<LoopShared>>>,
+    /// This thread drives a current-thread loop, inside its `LocalSet`.
+    local_loop: Cell<bool>,
 }
 
 thread_local! {
@@ -37,6 +39,7 @@ thread_local! {
         OnThread {
             loop_entered_at: Cell::new(None),
             runner: RefCell::new(None),
+            local_loop: Cell::new(false),
         }
     };
 }
@@ -91,6 +94,30 @@ pub(crate) fn running_loop() -> Option<&'static Location<'static>> {
         .try_with(|t| t.loop_entered_at.get())
         .ok()
         .flatten()
+}
+
+/// Marks this thread as driving a current-thread loop inside its
+/// `LocalSet` until the guard drops: `runner::spawn` then puts its task in
+/// the `LocalSet` too, which runs it on this same thread, as the runtime
+/// would, at a lower cost per task.
+pub(crate) fn enter_local_loop() -> LocalLoop {
+    let _ = ON_THREAD.try_with(|t| t.local_loop.set(true));
+    LocalLoop(PhantomData)
+}
+
+/// Whether this thread drives a current-thread loop, inside its `LocalSet`.
+pub(crate) fn in_local_loop() -> bool {
+    ON_THREAD.try_with(|t| t.local_loop.get()).unwrap_or(false)
+}
+
+/// Clears the mark of [`enter_local_loop`] when dropped.
+#[derive(Debug)]
+pub(crate) struct LocalLoop(PhantomData<*const ()>);
+
+impl Drop for LocalLoop {
+    fn drop(&mut self) {
+        let _ = ON_THREAD.try_with(|t| t.local_loop.set(false));
+    }
 }
 
 /// Whether this thread is driving (or has entered) a Tokio runtime.

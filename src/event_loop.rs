@@ -20,6 +20,8 @@ use std::time::Duration;
 use tokio::runtime::{Handle, Runtime, RuntimeFlavor};
 use tokio::task::LocalSet;
 
+use crate::current;
+
 /// A closure that builds the runtime (asyncio's `loop_factory`).
 pub(crate) type RuntimeFactory = Box<dyn FnOnce() -> io::Result<Runtime>>;
 
@@ -60,6 +62,7 @@ impl EventLoop {
         let EventLoop { runtime, local } = self;
         let _local = local.enter();
         if runtime.handle().runtime_flavor() == RuntimeFlavor::CurrentThread {
+            let _local_loop = current::enter_local_loop();
             return runtime.block_on(local.run_until(main));
         }
         // A multi-thread runtime: the main task may call `block_in_place`, as

@@ -90,6 +90,7 @@ mod current;
 mod debug;
 mod error;
 mod event_loop;
+mod lost;
 mod meta;
 #[doc(hidden)]
 pub mod __private {

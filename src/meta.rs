@@ -1,59 +1,37 @@
-//! What the runner knows about each of its tasks: its name and spawn site,
-//! the panic bookkeeping that turns a panic nobody retrieved into a report,
-//! and, in debug mode, the registry of the tasks still alive.
-//!
-//! A task's [`TaskMeta`] is shared by the task's wrapper and its
-//! `JoinHandle`. A panic is *lost* once both have happened: the task
-//! panicked, and its handle was dropped without reading the outcome
-//! (asyncio's "Task exception was never retrieved"). Whichever comes second
-//! reports it.
+//! Debug mode's record of each task: its name and spawn site, whether its
+//! abort was asked for, and the registry of a runner's live tasks that the
+//! report at close (and the task dump) read. Outside debug mode no record is
+//! made: a task carries its spawn site itself.
 #![forbid(unsafe_code)]
 
 use std::mem;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::debug::{self, TaskName};
 
-/// A task's identity and panic state.
+/// A task as debug mode records it; shared by the task, its `JoinHandle`
+/// and the registry.
 #[derive(Debug)]
 pub(crate) struct TaskMeta {
     /// The name given through `task::Builder::name`, if any.
     name: Option<Box<str>>,
     /// Where the task was spawned.
     site: &'static Location<'static>,
-    /// `PANICKED`, `HANDLE_GONE`, `RETRIEVED` and `ABORTED` bits.
-    state: AtomicU8,
-    /// The panic message, once the task panicked.
-    panic: OnceLock<String>,
-    /// Where the runner counts lost panics; dangling outside a runner.
-    lost: Weak<LostPanics>,
+    /// `JoinHandle::abort` was called: the task is on its way out, so close
+    /// does not report it as left pending even if Tokio has not dropped it
+    /// yet.
+    aborted: AtomicBool,
 }
 
-/// The task panicked (in a poll, or while being dropped).
-const PANICKED: u8 = 1;
-/// The `JoinHandle` is gone without having read the outcome.
-const HANDLE_GONE: u8 = 2;
-/// Awaiting the handle gave the panic to its owner.
-const RETRIEVED: u8 = 4;
-/// `JoinHandle::abort` was called: the task is on its way out, so close does
-/// not report it as left pending even if Tokio has not dropped it yet.
-const ABORTED: u8 = 8;
-
 impl TaskMeta {
-    /// A task spawned at `site`, counted in `lost` if its panic is lost.
-    pub(crate) fn new(
-        name: Option<&str>,
-        site: &'static Location<'static>,
-        lost: Weak<LostPanics>,
-    ) -> Self {
+    /// A task spawned at `site`.
+    pub(crate) fn new(name: Option<&str>, site: &'static Location<'static>) -> Self {
         TaskMeta {
             name: name.map(Into::into),
             site,
-            state: AtomicU8::new(0),
-            panic: OnceLock::new(),
-            lost,
+            aborted: AtomicBool::new(false),
         }
     }
 
@@ -75,75 +53,20 @@ impl TaskMeta {
         self.site
     }
 
-    /// Moves the spawn site (the main task's meta is made once and reused by
-    /// every run, each with its own call site).
+    /// Moves the spawn site (the main task's record is made once and reused
+    /// by every run, each with its own call site).
     pub(crate) fn set_site(&mut self, site: &'static Location<'static>) {
         self.site = site;
     }
 
     /// `JoinHandle::abort` was called.
     pub(crate) fn mark_aborted(&self) {
-        self.state.fetch_or(ABORTED, Ordering::AcqRel);
+        self.aborted.store(true, Ordering::Release);
     }
 
     /// Whether the task's `JoinHandle::abort` was called.
     pub(crate) fn abort_requested(&self) -> bool {
-        self.state.load(Ordering::Acquire) & ABORTED != 0
-    }
-
-    /// Awaiting the handle gave its owner the panic.
-    pub(crate) fn mark_retrieved(&self) {
-        self.state.fetch_or(RETRIEVED, Ordering::AcqRel);
-    }
-
-    /// The task panicked in a poll: report it now if its handle is already
-    /// gone.
-    pub(crate) fn panicked(&self, payload: &(dyn std::any::Any + Send)) {
-        self.record_panic(debug::panic_message(payload).to_owned());
-    }
-
-    /// Dropping the task's future (cancelling it) panicked.
-    pub(crate) fn panicked_on_drop(&self, payload: &(dyn std::any::Any + Send)) {
-        let message = debug::panic_message(payload);
-        self.record_panic(format!("while being dropped (cancelled): {message}"));
-    }
-
-    fn record_panic(&self, message: String) {
-        let _ = self.panic.set(message);
-        if self.state.fetch_or(PANICKED, Ordering::AcqRel) & HANDLE_GONE != 0 {
-            self.report_lost_panic();
-        }
-    }
-
-    /// The handle is gone unread: report the panic now if the task already
-    /// panicked and nobody read it.
-    pub(crate) fn handle_gone(&self) {
-        let prev = self.state.fetch_or(HANDLE_GONE, Ordering::AcqRel);
-        if prev & PANICKED != 0 && prev & RETRIEVED == 0 {
-            self.report_lost_panic();
-        }
-    }
-
-    fn report_lost_panic(&self) {
-        let message = self.panic.get().map_or("<unknown>", String::as_str);
-        debug::lost_panic(self.task_name(), message);
-        if let Some(lost) = self.lost.upgrade() {
-            lost.count.fetch_add(1, Ordering::AcqRel);
-        }
-    }
-}
-
-/// A runner's count of task panics nobody retrieved.
-#[derive(Debug, Default)]
-pub(crate) struct LostPanics {
-    /// How many were reported.
-    count: AtomicUsize,
-}
-
-impl LostPanics {
-    /// How many lost panics were reported so far.
-    pub(crate) fn count(&self) -> usize {
-        self.count.load(Ordering::Acquire)
+        self.aborted.load(Ordering::Acquire)
     }
 }
 
@@ -277,14 +200,10 @@ impl Slab {
 mod tests {
     use super::*;
 
-    fn meta() -> Arc<TaskMeta> {
-        Arc::new(TaskMeta::new(Some("t"), Location::caller(), Weak::new()))
-    }
-
     #[test]
     fn registrations_leave_the_registry_when_dropped() {
         let registry = Registry::default();
-        let meta = meta();
+        let meta = Arc::new(TaskMeta::new(Some("t"), Location::caller()));
         let a = registry.register(&meta);
         let b = registry.register(&meta);
         assert_eq!(lock(&registry.tasks).len, 2);
@@ -296,30 +215,5 @@ mod tests {
         drop(c);
         assert_eq!(lock(&registry.tasks).len, 0);
         assert_eq!(lock(&registry.tasks).live().count(), 0);
-    }
-
-    #[test]
-    fn a_panic_is_counted_once_both_the_panic_and_the_drop_happened() {
-        let lost = Arc::new(LostPanics::default());
-        let first = TaskMeta::new(None, Location::caller(), Arc::downgrade(&lost));
-        first.handle_gone();
-        assert_eq!(lost.count(), 0);
-        first.panicked(&"boom");
-        assert_eq!(lost.count(), 1);
-        let second = TaskMeta::new(None, Location::caller(), Arc::downgrade(&lost));
-        second.panicked(&"boom");
-        assert_eq!(lost.count(), 1);
-        second.handle_gone();
-        assert_eq!(lost.count(), 2);
-    }
-
-    #[test]
-    fn a_retrieved_panic_is_not_lost() {
-        let lost = Arc::new(LostPanics::default());
-        let meta = TaskMeta::new(None, Location::caller(), Arc::downgrade(&lost));
-        meta.panicked(&"read");
-        meta.mark_retrieved();
-        meta.handle_gone();
-        assert_eq!(lost.count(), 0);
     }
 }

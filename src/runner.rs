@@ -25,6 +25,7 @@ use crate::builder::Settings;
 use crate::context::{Context, copy_context};
 use crate::current::{self, LoopGuard};
 use crate::event_loop::EventLoop;
+use crate::lost;
 use crate::meta::TaskMeta;
 use crate::shared::{self, LoopShared};
 use crate::signal::{Interrupts, SignalConfig};
@@ -267,7 +268,7 @@ impl Runner {
             *state = State::Initialized(Loop {
                 event_loop,
                 context: copy_context(),
-                main: TaskMeta::new(Some("main"), Location::caller(), Default::default()),
+                main: TaskMeta::new(Some("main"), Location::caller()),
             });
         }
         match state {
@@ -399,6 +400,7 @@ impl Loop {
             debug.registry.report_leftovers();
         }
         event_loop.shutdown(timeout);
+        lost::sweep();
         let still_running = shared.blocking.len();
         if still_running > 0 {
             debug::blocking_left_behind(still_running, timeout);

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 
-use crate::meta::{LostPanics, Registry};
+use crate::lost::LostPanics;
+use crate::meta::Registry;
 
 /// A runner's state as its tasks see it.
 #[derive(Debug)]

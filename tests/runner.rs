@@ -257,14 +257,25 @@ fn thread_local_runner_child() {
 
 #[test]
 fn a_lost_panic_of_blocking_work_is_counted_like_a_tasks() {
+    let capture = Capture::new();
     let mut runner = Runner::builder().handle_sigint(false).build();
-    runner
-        .run(async {
-            drop(runner::spawn_blocking(|| panic!("lost in the pool")));
-        })
-        .unwrap();
-    runner.close();
+    capture.during(|| {
+        runner
+            .run(async {
+                drop(runner::spawn_blocking(|| panic!("lost in the pool")));
+            })
+            .unwrap();
+        runner.close();
+    });
     assert_eq!(runner::__private::lost_panics(&runner), 1);
+    assert!(
+        capture
+            .reports()
+            .iter()
+            .any(|r| r.level == Level::ERROR && r.message.contains("lost in the pool")),
+        "{:#?}",
+        capture.reports()
+    );
 }
 
 // --- one loop per thread ----------------------------------------------------

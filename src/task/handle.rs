@@ -9,6 +9,7 @@ use std::task::{Poll, ready};
 
 use tokio::task::{AbortHandle, Id, JoinError};
 
+use crate::lost;
 use crate::meta::TaskMeta;
 
 /// An owned permission to await a runner task, like
@@ -34,15 +35,15 @@ use crate::meta::TaskMeta;
 pub struct JoinHandle<T> {
     /// Tokio's handle of the wrapped task.
     inner: tokio::task::JoinHandle<T>,
-    /// Shared with the task, for the lost-panic report.
-    meta: Arc<TaskMeta>,
+    /// Debug mode's record of the task, shared with it.
+    meta: Option<Arc<TaskMeta>>,
     /// Whether awaiting it gave the task's outcome, so a panic, if any, was
     /// retrieved and dropping the handle has nothing to report.
     done: bool,
 }
 
 impl<T> JoinHandle<T> {
-    pub(super) fn new(inner: tokio::task::JoinHandle<T>, meta: Arc<TaskMeta>) -> Self {
+    pub(super) fn new(inner: tokio::task::JoinHandle<T>, meta: Option<Arc<TaskMeta>>) -> Self {
         JoinHandle {
             inner,
             meta,
@@ -65,7 +66,9 @@ impl<T> JoinHandle<T> {
     /// # }
     /// ```
     pub fn abort(&self) {
-        self.meta.mark_aborted();
+        if let Some(meta) = &self.meta {
+            meta.mark_aborted();
+        }
         self.inner.abort();
     }
 
@@ -127,7 +130,7 @@ impl<T> Future for JoinHandle<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let result = ready!(Pin::new(&mut self.inner).poll(cx));
         if matches!(&result, Err(err) if err.is_panic()) {
-            self.meta.mark_retrieved();
+            lost::retrieved(self.inner.id());
         }
         self.done = true;
         Poll::Ready(result)
@@ -136,10 +139,9 @@ impl<T> Future for JoinHandle<T> {
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        // A task that completed had its panic flagged before its handle could
-        // see the outcome, and the outcome was read: nothing can be lost.
+        // Awaited to the end: the outcome, panic or not, was read.
         if !self.done {
-            self.meta.handle_gone();
+            lost::handle_dropped(&self.inner);
         }
     }
 }
@@ -148,8 +150,8 @@ impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
             .field("id", &self.inner.id())
-            .field("name", &self.meta.name())
-            .field("spawned_at", &self.meta.site())
+            .field("name", &self.meta.as_ref().and_then(|m| m.name()))
+            .field("spawned_at", &self.meta.as_ref().map(|m| m.site()))
             .finish()
     }
 }

@@ -24,11 +24,9 @@
 use std::future::Future;
 use std::io;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
-use std::sync::Arc;
 
 use crate::context::TaskContext;
 use crate::current;
-use crate::meta::TaskMeta;
 
 mod handle;
 mod wrapper;
@@ -82,7 +80,15 @@ where
 {
     let spawned = Spawned::new(name, location);
     let meta = spawned.meta.clone();
-    JoinHandle::new(tokio::spawn(spawned.wrap(future)), meta)
+    let task = spawned.wrap(future);
+    // On a current-thread loop's own thread the `LocalSet` runs the task on
+    // this same thread, as the runtime would, for less per task.
+    let handle = if current::in_local_loop() {
+        tokio::task::spawn_local(task)
+    } else {
+        tokio::spawn(task)
+    };
+    JoinHandle::new(handle, meta)
 }
 
 /// Spawns a future onto the current [`LocalSet`](tokio::task::LocalSet) (a
@@ -176,17 +182,17 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let runner = current::runner();
-    let lost = runner
-        .as_ref()
-        .map(|r| Arc::downgrade(&r.lost_panics))
-        .unwrap_or_default();
-    let meta = Arc::new(TaskMeta::new(name, location, lost));
+    let spawned = Spawned::new(name, location);
     let ctx = TaskContext::capture();
     // Counted until the closure is done, ran or not, so that `close` can
     // tell whether its shutdown timeout expired with work still running.
-    let running = runner.as_ref().map(|r| r.blocking.token());
-    let task_meta = meta.clone();
+    let running = spawned.runner.as_ref().map(|r| r.blocking.token());
+    let Spawned {
+        ident,
+        runner,
+        meta,
+        ..
+    } = spawned;
     // The closure runs on a pool thread; if its handle is already gone when
     // it panics, the report is made there, to the spawner's subscriber,
     // where the run's other reports go.
@@ -196,7 +202,11 @@ where
         ctx.run(|| match catch_unwind(AssertUnwindSafe(f)) {
             Ok(value) => value,
             Err(payload) => {
-                tracing::dispatcher::with_default(&dispatch, || task_meta.panicked(&*payload));
+                let message = crate::debug::panic_message(&*payload).to_owned();
+                let panic = ident.panic(message, runner.as_ref());
+                tracing::dispatcher::with_default(&dispatch, || {
+                    crate::lost::task_panicked(tokio::task::try_id(), panic)
+                });
                 resume_unwind(payload)
             }
         })

@@ -14,47 +14,101 @@ use std::time::Duration;
 use crate::context::TaskContext;
 use crate::current;
 use crate::debug;
+use crate::lost::{self, Panic};
 use crate::meta::{Registration, TaskMeta};
 use crate::shared::LoopShared;
 
+/// Who a task is, carried by the task itself: the spawn site, and the name
+/// when one was given (boxed: names are rare, the wrapper stays small).
+pub(crate) enum Ident {
+    /// An unnamed task spawned here.
+    Unnamed(&'static Location<'static>),
+    /// A named task, and where it was spawned.
+    Named(Box<(Box<str>, &'static Location<'static>)>),
+}
+
+impl Ident {
+    pub(crate) fn new(name: Option<&str>, site: &'static Location<'static>) -> Self {
+        match name {
+            None => Ident::Unnamed(site),
+            Some(name) => Ident::Named(Box::new((name.into(), site))),
+        }
+    }
+
+    /// A panic of this task, for the lost-panic report.
+    pub(crate) fn panic(&self, message: String, runner: Option<&Arc<LoopShared>>) -> Panic {
+        let (name, site) = match self {
+            Ident::Unnamed(site) => (None, *site),
+            Ident::Named(named) => (Some(named.0.clone()), named.1),
+        };
+        Panic {
+            name,
+            site,
+            message,
+            runner: runner
+                .map(|r| Arc::downgrade(&r.lost_panics))
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Debug mode's record of a task and its place in the registry, dropped
+/// with the task.
+pub(super) struct DebugTask {
+    /// Shared with the registry and the task's `JoinHandle`.
+    meta: Arc<TaskMeta>,
+    /// Leaves the registry when dropped.
+    _registration: Registration,
+}
+
 /// The per-task state every spawn path takes at spawn time.
 pub(super) struct Spawned {
-    /// Shared with the task's `JoinHandle`.
-    pub(super) meta: Arc<TaskMeta>,
+    /// Who the task is.
+    pub(super) ident: Ident,
     /// The spawner's runner, if it runs inside one.
     pub(super) runner: Option<Arc<LoopShared>>,
-    /// The debug-mode registry entry, dropped with the task.
+    /// Debug mode's record, shared with the handle.
+    pub(super) meta: Option<Arc<TaskMeta>>,
+    /// The registry entry, in debug mode.
     registration: Option<Registration>,
 }
 
 impl Spawned {
-    /// Reads the spawner's runner and registers the task in debug mode.
+    /// Reads the spawner's runner and, in debug mode, registers the task.
     pub(super) fn new(name: Option<&str>, site: &'static Location<'static>) -> Self {
         let runner = current::runner();
-        let lost = runner
-            .as_ref()
-            .map(|r| Arc::downgrade(&r.lost_panics))
-            .unwrap_or_default();
-        let meta = Arc::new(TaskMeta::new(name, site, lost));
-        let registration = runner
-            .as_ref()
-            .and_then(|r| r.debug.as_ref())
-            .map(|d| d.registry.register(&meta));
+        let debug = runner.as_ref().and_then(|r| r.debug.as_ref());
+        let (meta, registration) = match debug {
+            None => (None, None),
+            Some(debug) => {
+                let meta = Arc::new(TaskMeta::new(name, site));
+                let registration = debug.registry.register(&meta);
+                (Some(meta), Some(registration))
+            }
+        };
         Spawned {
-            meta,
+            ident: Ident::new(name, site),
             runner,
+            meta,
             registration,
         }
     }
 
     /// The task to hand to Tokio; it runs in a copy of the current context.
     pub(super) fn wrap<F>(self, future: F) -> Task<F> {
+        let debug = match (self.meta, self.registration) {
+            (Some(meta), Some(registration)) => Some(Box::new(DebugTask {
+                meta,
+                _registration: registration,
+            })),
+            _ => None,
+        };
         Task {
             future: Some(future),
             ctx: TaskContext::capture(),
             runner: self.runner,
-            meta: self.meta,
-            _registration: self.registration,
+            ident: self.ident,
+            debug,
         }
     }
 }
@@ -68,8 +122,8 @@ pin_project_lite::pin_project! {
         ctx: TaskContext,
         // Also where debug mode's settings are read from.
         runner: Option<Arc<LoopShared>>,
-        meta: Arc<TaskMeta>,
-        _registration: Option<Registration>,
+        ident: Ident,
+        debug: Option<Box<DebugTask>>,
     }
 
     // Cancelling a task drops its future: that runs in the task's context
@@ -88,7 +142,11 @@ pin_project_lite::pin_project! {
             let _ctx = this.ctx.enter();
             let _runner = current::enter_task(this.runner);
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| future.set(None))) {
-                this.meta.panicked_on_drop(&*payload);
+                let message = debug::panic_message(&*payload);
+                let message = format!("while being dropped (cancelled): {message}");
+                // The task's runner is the current one while it is entered.
+                let panic = this.ident.panic(message, current::runner().as_ref());
+                lost::task_panicked(tokio::task::try_id(), panic);
                 resume_unwind(payload)
             }
         }
@@ -100,36 +158,53 @@ impl<F: Future> Future for Task<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let slow_poll = this.runner.as_ref().and_then(|r| r.slow_poll());
+        let slow_poll = this
+            .debug
+            .as_ref()
+            .and_then(|_| this.runner.as_ref()?.slow_poll());
         let _ctx = this.ctx.enter();
         let _runner = current::enter_task(this.runner);
-        let meta = &**this.meta;
         let mut future = this.future;
-        match catch_unwind(AssertUnwindSafe(|| {
-            let poll = debug::timed_poll(
-                slow_poll,
-                || meta.task_name(),
-                || {
-                    let running = future.as_mut().as_pin_mut();
-                    running
-                        .expect("tokio does not poll a task after it completed")
-                        .poll(cx)
-                },
-            );
+        let polled = catch_unwind(AssertUnwindSafe(|| {
+            let poll = match this.debug {
+                None => poll_future(future.as_mut(), cx),
+                Some(debug) => {
+                    let meta = &debug.meta;
+                    debug::timed_poll(
+                        slow_poll,
+                        || meta.task_name(),
+                        || poll_future(future.as_mut(), cx),
+                    )
+                }
+            };
             if poll.is_ready() {
                 // Dropped here, in the task's context, so the wrapper's own
                 // drop has nothing left to do for a task that completed.
                 future.set(None);
             }
             poll
-        })) {
+        }));
+        match polled {
             Ok(poll) => poll,
             Err(payload) => {
-                meta.panicked(&*payload);
+                let message = debug::panic_message(&*payload).to_owned();
+                // The task's runner is the current one while it is entered.
+                let panic = this.ident.panic(message, current::runner().as_ref());
+                lost::task_panicked(tokio::task::try_id(), panic);
                 resume_unwind(payload)
             }
         }
     }
+}
+
+fn poll_future<F: Future>(
+    future: Pin<&mut Option<F>>,
+    cx: &mut std::task::Context<'_>,
+) -> Poll<F::Output> {
+    future
+        .as_pin_mut()
+        .expect("tokio does not poll a task after it completed")
+        .poll(cx)
 }
 
 pin_project_lite::pin_project! {
