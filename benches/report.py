@@ -49,7 +49,7 @@ ROWS = [
     ("`copy_context`, 1000 vars", "contextvar/copy_context_1000", None, "contextvar/copy_context_1000"),
 ]
 
-# SPEC section 7 (and issue 5): (what, check(results) -> (value, ok)).
+# The performance targets (README, "Performance"): (what, check(results) -> (value, ok)).
 def targets(r):
     def ratio(a, b):
         return r[a] / r[b] if a in r and b in r else None
@@ -154,7 +154,7 @@ def main():
         print(f"| {name} | {fmt_time(r)} | {fmt_time(t)} | {fmt_ratio(r, t)} | {fmt_time(a)} | {fmt_ratio(a, r)} |")
 
     print()
-    print("SPEC section 7 targets:")
+    print("Targets:")
     for what, value, limit, unit in targets(results):
         if value is None:
             print(f"- {what}: not measured")

@@ -74,7 +74,7 @@ keep="${KEEP_LOG:-}"; [ -z "$keep" ] || trap 'cp "$work/log" "$keep"; rm -rf "$w
 # Tests that assert tokio behaviour runner changes on purpose, skipped by name:
 # - spawn_local::panic_in_multi_thread_runtime (task_join_set.rs) expects
 #   `spawn_local` to panic under `flavor = "multi_thread"`; a runner's main
-#   task always runs in a `LocalSet`, whatever the flavour (SPEC section 2), so
+#   task always runs in a `LocalSet`, whatever the flavour (see DESIGN.md), so
 #   `spawn_local` works there.
 skips=(--skip spawn_local::panic_in_multi_thread_runtime)
 echo "skipped on purpose: ${skips[*]}"

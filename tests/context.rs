@@ -1,4 +1,4 @@
-//! Context variables (SPEC 3): the semantics of CPython's
+//! Context variables: the semantics of CPython's
 //! `Lib/test/test_context.py` and of asyncio's task-context tests.
 //!
 //! Each test runs on its own thread, so each starts with an empty context.

@@ -1,4 +1,4 @@
-//! Debug mode (SPEC section 5) and the lost-panic report (section 3), read
+//! Debug mode and the lost-panic report (see the crate docs), read
 //! from the `tracing` events the runner emits under the `runner` target.
 
 mod support;
