@@ -234,7 +234,7 @@ impl Runner {
     ) -> Result<F::Output, Error> {
         let _guard = self.take_thread(at)?;
         let (signals, shared) = (self.settings.signals, &self.shared);
-        let lp = match Self::lazy_init(&mut self.state, &mut self.settings) {
+        let lp = match Self::lazy_init(&mut self.state, &mut self.settings, at) {
             Ok(lp) => lp,
             Err(err) => {
                 explain_refusal(shared, &err, &self.state, at);
@@ -260,7 +260,11 @@ impl Runner {
     /// Builds the loop on first use: asyncio's `_lazy_init`. A factory that
     /// fails or panics leaves the runner closed: it is spent, and the runner
     /// never falls back to a runtime it was not given.
-    fn lazy_init<'a>(state: &'a mut State, settings: &mut Settings) -> Result<&'a mut Loop, Error> {
+    fn lazy_init<'a>(
+        state: &'a mut State,
+        settings: &mut Settings,
+        at: &'static Location<'static>,
+    ) -> Result<&'a mut Loop, Error> {
         if let State::Created = state {
             // Closed until built, so that a panicking factory leaves it so.
             *state = State::Closed(None);
@@ -268,7 +272,7 @@ impl Runner {
             *state = State::Initialized(Loop {
                 event_loop,
                 context: copy_context(),
-                main: TaskMeta::new(Some("main"), Location::caller()),
+                main: TaskMeta::new(Some("main"), at),
             });
         }
         match state {
@@ -297,8 +301,9 @@ impl Runner {
     /// let task = handle.spawn(async { 7 });
     /// assert_eq!(runner.run(task).unwrap().unwrap(), 7);
     /// ```
+    #[track_caller]
     pub fn handle(&mut self) -> Result<Handle, Error> {
-        let lp = Self::lazy_init(&mut self.state, &mut self.settings)?;
+        let lp = Self::lazy_init(&mut self.state, &mut self.settings, Location::caller())?;
         Ok(lp.event_loop.handle().clone())
     }
 
