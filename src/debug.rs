@@ -12,12 +12,17 @@
 
 use std::mem;
 use std::panic::Location;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use crate::context::lock;
 use crate::task::TaskMeta;
+
+/// Nothing panics while the registry's locks are held, so poison carries no
+/// meaning.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// How many leftover tasks close names one by one before it only counts.
 const LEFTOVERS_LISTED: usize = 20;
