@@ -62,6 +62,24 @@ mod hot_loops {
         }
     }
 
+    /// One task polled `n + 1` times: each poll enters and leaves the
+    /// task's context (the runtime's own cost is in the count too).
+    #[inline(never)]
+    fn hot_loop_poll(n: u64) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a current-thread runtime builds");
+        let task = rt.block_on(async move {
+            crate::spawn(async move {
+                for _ in 0..n {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+        });
+        assert!(task.is_ok());
+    }
+
     #[test]
     #[ignore = "an instruction-count harness, run under callgrind"]
     fn hot_paths() {
@@ -73,6 +91,7 @@ mod hot_loops {
             hot_loop_copy(n);
             let mut task = TaskContext::capture();
             hot_loop_task_enter(n, &mut task);
+            hot_loop_poll(n);
         })
         .join()
         .unwrap();

@@ -26,11 +26,13 @@ pub(super) struct Entry {
 pub(super) struct Vars(Option<Arc<Vec<Entry>>>);
 
 impl Vars {
+    #[inline]
     pub(super) fn entries(&self) -> &[Entry] {
         self.0.as_deref().map_or(&[], Vec::as_slice)
     }
 
     /// `id`'s value; see [`position`] for `hint`.
+    #[inline]
     pub(super) fn find(&self, id: u64, hint: &AtomicU32) -> Option<&Value> {
         let entries = self.entries();
         position(entries, id, hint).map(|i| &entries[i].value)
@@ -39,6 +41,7 @@ impl Vars {
     /// Replaces `id`'s value in place when nothing else shares it (neither
     /// the mapping nor the value) and it has type `T`: no allocation, the old
     /// value is handed back. Otherwise gives `value` back untouched.
+    #[inline]
     pub(super) fn overwrite<T: Any>(
         &mut self,
         id: u64,
@@ -80,6 +83,7 @@ impl Vars {
 /// time (in this mapping or another): checked first, so a lookup is O(1)
 /// while the variable keeps its place, and updated after a search. A wrong
 /// hint costs one comparison; it is never trusted without checking.
+#[inline]
 fn position(entries: &[Entry], id: u64, hint: &AtomicU32) -> Option<usize> {
     let guess = hint.load(Ordering::Relaxed) as usize;
     if entries.get(guess).is_some_and(|e| e.id == id) {
@@ -186,6 +190,7 @@ impl Current {
         }
     }
 
+    #[inline]
     pub(super) fn id(&mut self) -> u64 {
         if self.id == 0 {
             self.id = next_context_id();
@@ -205,35 +210,57 @@ pub(super) struct TornDown;
 /// Makes `slot` the thread's current context and leaves the outgoing one in
 /// `slot`: the one swap behind entering and leaving a context, and a task's
 /// poll. A context that has handles takes its mapping back from its `Inner`
-/// as it becomes current (a clone: the snapshot stays readable from other
-/// threads) and parks it there as it stops being current (a move: nothing
-/// else holds it, so the next `set` after it comes back copies at most
-/// once). So a handle always finds the current mapping: in the thread-local
-/// if its context is current on the reading thread, else in its `Inner`.
+/// as it becomes current ([`resume`]) and parks it there as it stops being
+/// current ([`park`]). So a handle always finds the current mapping: in the
+/// thread-local if its context is current on the reading thread, else in its
+/// `Inner`. A task's own context has no handles: for it this is a swap and
+/// two branches.
 ///
 /// Does nothing once the thread has torn its context storage down.
+#[inline]
 pub(super) fn swap_current(slot: &mut Current) -> Result<(), TornDown> {
     CURRENT
         .try_with(|cur| {
             let mut cur = cur.borrow_mut();
             mem::swap(&mut *cur, slot);
-            let Current { vars, inner, .. } = &mut *cur;
-            if let Some(inner) = inner {
-                // It was parked, so `vars` is empty: nothing is dropped in the borrow.
-                *vars = lock(&inner.vars).clone();
+            if cur.inner.is_some() {
+                resume(&mut cur);
             }
         })
         .map_err(|_| TornDown)?;
+    if slot.inner.is_some() {
+        park(slot);
+    }
+    Ok(())
+}
+
+/// Takes the mapping of a context with handles back from its `Inner` as it
+/// becomes current: a clone, so that other threads still read it as of now
+/// (the price: the first `set` after this copies the mapping once).
+#[cold]
+fn resume(cur: &mut Current) {
+    let Current { vars, inner, .. } = cur;
+    if let Some(inner) = inner {
+        // It was parked, so `vars` is empty: nothing is dropped in the borrow.
+        *vars = lock(&inner.vars).clone();
+    }
+}
+
+/// Parks the live mapping of a context with handles in its `Inner` as it
+/// stops being current: a move (no reference is left behind in the slot),
+/// replacing the snapshot its handles read until now.
+#[cold]
+fn park(slot: &mut Current) {
     if let Some(inner) = &slot.inner {
         let snapshot = mem::replace(&mut *lock(&inner.vars), mem::take(&mut slot.vars));
         // Dropped outside the lock and the borrow: it may hold the last
         // reference to values whose `Drop` uses context variables.
         drop(snapshot);
     }
-    Ok(())
 }
 
 /// A snapshot of the current context's mapping (empty during teardown).
+#[inline]
 pub(super) fn current_vars() -> Vars {
     CURRENT
         .try_with(|cur| cur.borrow().vars.clone())
@@ -250,6 +277,7 @@ pub(super) fn next_var_id() -> u64 {
     NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
+#[inline]
 pub(super) fn downcast<T: 'static>(value: &Value) -> &T {
     value
         .downcast_ref::<T>()

@@ -10,6 +10,7 @@ pub(crate) struct TaskContext(Current);
 
 impl TaskContext {
     /// Copies the current context.
+    #[inline]
     pub(crate) fn capture() -> Self {
         TaskContext(Current::detached(current_vars()))
     }
@@ -21,6 +22,7 @@ impl TaskContext {
 
     /// Makes this context current until the guard drops. During thread
     /// teardown it enters nothing.
+    #[inline]
     pub(crate) fn enter(&mut self) -> TaskEntered<'_> {
         let entered = swap_current(&mut self.0).is_ok();
         TaskEntered {
@@ -46,6 +48,7 @@ pub(crate) struct TaskEntered<'a> {
 }
 
 impl Drop for TaskEntered<'_> {
+    #[inline]
     fn drop(&mut self) {
         if self.entered {
             let _ = swap_current(self.slot);
