@@ -234,6 +234,34 @@ pub(super) fn swap_current(slot: &mut Current) -> Result<(), TornDown> {
     Ok(())
 }
 
+/// [`swap_current`] for a context without handles (a task's own) going in:
+/// only the outgoing one can have a mapping to park. The task poll path.
+#[inline]
+pub(super) fn swap_in_detached(slot: &mut Current) -> Result<(), TornDown> {
+    debug_assert!(slot.inner.is_none());
+    CURRENT
+        .try_with(|cur| mem::swap(&mut *cur.borrow_mut(), slot))
+        .map_err(|_| TornDown)?;
+    if slot.inner.is_some() {
+        park(slot);
+    }
+    Ok(())
+}
+
+/// [`swap_current`] for a context without handles going out: only the
+/// incoming one can have a mapping to take back.
+#[inline]
+pub(super) fn swap_out_detached(slot: &mut Current) {
+    let _ = CURRENT.try_with(|cur| {
+        let mut cur = cur.borrow_mut();
+        mem::swap(&mut *cur, slot);
+        if cur.inner.is_some() {
+            resume(&mut cur);
+        }
+    });
+    debug_assert!(slot.inner.is_none());
+}
+
 /// Takes the mapping of a context with handles back from its `Inner` as it
 /// becomes current: a clone, so that other threads still read it as of now
 /// (the price: the first `set` after this copies the mapping once).

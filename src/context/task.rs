@@ -1,7 +1,7 @@
 //! A task's own context (crate internal): the copy a spawned task runs in.
 
 use super::handle::Context;
-use super::storage::{Current, current_vars, swap_current};
+use super::storage::{Current, current_vars, swap_in_detached, swap_out_detached};
 
 /// A task's own context: a copy taken at spawn that no one else can enter,
 /// so entering it is a swap with the thread-local, with no lock or flag.
@@ -21,14 +21,12 @@ impl TaskContext {
     }
 
     /// Makes this context current until the guard drops. During thread
-    /// teardown it enters nothing.
+    /// teardown it enters nothing (and the guard then restores nothing: the
+    /// thread's context storage does not come back).
     #[inline]
     pub(crate) fn enter(&mut self) -> TaskEntered<'_> {
-        let entered = swap_current(&mut self.0).is_ok();
-        TaskEntered {
-            slot: &mut self.0,
-            entered,
-        }
+        let _ = swap_in_detached(&mut self.0);
+        TaskEntered(&mut self.0)
     }
 
     /// Runs `f` in this context.
@@ -38,21 +36,14 @@ impl TaskContext {
     }
 }
 
-/// Swaps a [`TaskContext`] back out when dropped.
-pub(crate) struct TaskEntered<'a> {
-    /// Where the task's context goes back to (holding, meanwhile, the
-    /// context it shadows).
-    slot: &'a mut Current,
-    /// Whether the swap happened (not during thread teardown).
-    entered: bool,
-}
+/// Swaps a [`TaskContext`] back out when dropped: its slot holds, meanwhile,
+/// the context it shadows.
+pub(crate) struct TaskEntered<'a>(&'a mut Current);
 
 impl Drop for TaskEntered<'_> {
     #[inline]
     fn drop(&mut self) {
-        if self.entered {
-            let _ = swap_current(self.slot);
-        }
+        swap_out_detached(self.0);
     }
 }
 
