@@ -126,6 +126,11 @@ class Gen:
             ns.idents.append(self.ident())
             return [k]
         i = r.choice(visible)
+        # Half the reads (and copies, and re-entry attempts) inside a run
+        # name a context entered around it: the outer contexts.
+        outer = [j for j in visible if ns.idents[j] in entered]
+        if outer and k != "al" and r.random() < 0.5:
+            i = r.choice(outer)
         if k == "al":
             ns.idents.append(ns.idents[i])
             return ["al", i]
