@@ -97,6 +97,7 @@ class Gen:
         return self.next_ident
 
     def sync_op(self, ns, entered, depth, size):
+        """`entered`: the identities of the contexts entered, innermost last."""
         r = self.rng
         kinds = ["g", "s", "s", "r", "cp", "new", "al", "cc", "cg", "ci", "len", "in", "run", "run"]
         while True:
@@ -126,10 +127,11 @@ class Gen:
             ns.idents.append(self.ident())
             return [k]
         i = r.choice(visible)
-        # Half the reads (and copies, and re-entry attempts) inside a run
-        # name a context entered around it: the outer contexts.
-        outer = [j for j in visible if ns.idents[j] in entered]
-        if outer and k != "al" and r.random() < 0.5:
+        # Most reads (and copies, and re-entry attempts) inside a nested run
+        # name a context entered around it, shadowed by the current one.
+        current = entered[-1] if entered else None
+        outer = [j for j in visible if ns.idents[j] in entered and ns.idents[j] != current]
+        if outer and k != "al" and r.random() < 0.6:
             i = r.choice(outer)
         if k == "al":
             ns.idents.append(ns.idents[i])
@@ -144,7 +146,7 @@ class Gen:
         # run: the body runs only if the context is not entered already
         if ns.idents[i] in entered:
             return ["run", i, []]
-        body = self.sync_body(ns, entered | {ns.idents[i]}, depth + 1, size)
+        body = self.sync_body(ns, entered + [ns.idents[i]], depth + 1, size)
         return ["run", i, body]
 
     def sync_body(self, ns, entered, depth, size):
@@ -173,7 +175,7 @@ class Gen:
                 tid = self.next_task
                 self.next_task += 1
                 child_ns = Ns([], ns.fork_tokens())
-                child, child_needs = self.async_body(child_ns, set(), depth + 1, size, kind == "s")
+                child, child_needs = self.async_body(child_ns, [], depth + 1, size, kind == "s")
                 needs = needs or child_needs or (in_send and kind == "l")
                 body.append(["sp", kind, tid, child])
                 children.append(tid)
@@ -189,7 +191,7 @@ class Gen:
                 # contexts its own.
                 thread_ns = Ns(ns.idents, ns.tokens)
                 self.hidden = set(entered)
-                body.append(["th", self.sync_body(thread_ns, set(), 1, size)])
+                body.append(["th", self.sync_body(thread_ns, [], 1, size)])
                 self.hidden = set()
             else:
                 body.append(self.sync_op(ns, entered, 0, size))
@@ -199,7 +201,7 @@ class Gen:
 
     def sync_program(self, pid):
         ns = Ns([], [])
-        return {"id": pid, "sync": self.sync_body(ns, set(), 0, [self.rng.randint(6, 30)])}
+        return {"id": pid, "sync": self.sync_body(ns, [], 0, [self.rng.randint(6, 30)])}
 
     def async_program(self, pid):
         r = self.rng
@@ -208,13 +210,13 @@ class Gen:
         needs = False
         for _ in range(r.randint(1, 4)):
             if r.random() < 0.35:
-                steps.append(["top", self.sync_body(ns, set(), 1, [r.randint(1, 6)])])
+                steps.append(["top", self.sync_body(ns, [], 1, [r.randint(1, 6)])])
                 continue
             ctx = None
-            entered = set()
+            entered = []
             if ns.idents and r.random() < 0.5:
                 ctx = r.randrange(len(ns.idents))
-                entered = {ns.idents[ctx]}
+                entered = [ns.idents[ctx]]
             # The main task shares the caller's names (runs are sequential);
             # the tokens it makes stay visible to later steps.
             body, body_needs = self.async_body(ns, entered, 0, [r.randint(4, 22)], False)
