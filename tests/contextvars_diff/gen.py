@@ -99,7 +99,7 @@ class Gen:
     def sync_op(self, ns, entered, depth, size):
         """`entered`: the identities of the contexts entered, innermost last."""
         r = self.rng
-        kinds = ["g", "s", "s", "r", "cp", "new", "al", "cc", "cg", "ci", "len", "in", "run", "run"]
+        kinds = ["g", "s", "s", "r", "cp", "new", "al", "cc", "cg", "ci", "len", "in", "run", "run", "run"]
         while True:
             k = r.choice(kinds)
             visible = [i for i, ident in enumerate(ns.idents) if ident not in self.hidden]
@@ -131,8 +131,12 @@ class Gen:
         # name a context entered around it, shadowed by the current one.
         current = entered[-1] if entered else None
         outer = [j for j in visible if ns.idents[j] in entered and ns.idents[j] != current]
-        if outer and k != "al" and r.random() < 0.6:
+        if outer and k not in ("al", "run") and r.random() < 0.6:
             i = r.choice(outer)
+        # Most runs enter a context that is not entered yet, so runs nest.
+        idle = [j for j in visible if ns.idents[j] not in entered]
+        if k == "run" and idle and r.random() < 0.8:
+            i = r.choice(idle)
         if k == "al":
             ns.idents.append(ns.idents[i])
             return ["al", i]
@@ -150,7 +154,7 @@ class Gen:
         return ["run", i, body]
 
     def sync_body(self, ns, entered, depth, size):
-        n = self.rng.randint(1, 8 if depth == 0 else 5)
+        n = self.rng.randint(2, 10 if depth == 0 else 6)
         body = []
         for _ in range(n):
             if size[0] <= 0:
@@ -201,7 +205,7 @@ class Gen:
 
     def sync_program(self, pid):
         ns = Ns([], [])
-        return {"id": pid, "sync": self.sync_body(ns, [], 0, [self.rng.randint(6, 30)])}
+        return {"id": pid, "sync": self.sync_body(ns, [], 0, [self.rng.randint(10, 40)])}
 
     def async_program(self, pid):
         r = self.rng
