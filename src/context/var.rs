@@ -11,7 +11,7 @@ use super::storage::{CURRENT, Garbage, Value, downcast, next_var_id};
 /// into every task spawned from it, as Python's `contextvars.ContextVar`.
 ///
 /// Declare it as a `static` (the constructors are `const`). Its value is
-/// looked up in the current [`Context`]; `set` changes only the current
+/// looked up in the current [`Context`](super::Context); `set` changes only the current
 /// context, so a task's changes never leak into its parent or its siblings.
 /// Two variables with the same name are still two variables.
 ///
