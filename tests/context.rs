@@ -3,9 +3,12 @@
 //!
 //! Each test runs on its own thread, so each starts with an empty context.
 
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Poll, Waker};
 
 use runner::{Context, ContextError, ContextVar, Runner, copy_context};
 
@@ -232,6 +235,137 @@ fn nested_runs_of_different_contexts_each_see_their_own() {
 }
 
 #[test]
+fn a_shadowed_context_is_read_with_its_current_values() {
+    static V: ContextVar<i32> = ContextVar::new("v");
+    static W: ContextVar<i32> = ContextVar::new("w");
+    let outer = Context::new();
+    let inner = Context::new();
+    outer.run(|| {
+        V.set(1);
+        inner.run(|| {
+            assert_eq!(outer.get(&V), Some(1));
+            assert!(outer.contains(&V));
+            assert_eq!((outer.len(), outer.var_names()), (1, vec!["v"]));
+            assert_eq!(outer.copy().get(&V), Some(1));
+            assert!(format!("{outer:?}").contains("\"v\""), "{outer:?}");
+        });
+        V.set(2);
+        W.set(3);
+        inner.run(|| assert_eq!((outer.get(&V), outer.get(&W)), (Some(2), Some(3))));
+        assert_eq!(V.get(), Some(2), "the live mapping came back");
+    });
+    assert_eq!(outer.get(&V), Some(2));
+}
+
+#[test]
+fn a_runners_context_is_read_live_from_a_scope_nested_in_its_main_task() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    let ctx = Context::new();
+    let other = Context::new();
+    let mut runner = Runner::new();
+    let seen = runner
+        .run_in(
+            async {
+                V.set(1);
+                let seen = other.clone().scope(async { ctx.get(&V) }).await;
+                V.set(2);
+                (seen, V.get())
+            },
+            &ctx,
+        )
+        .unwrap();
+    assert_eq!(seen, (Some(1), Some(2)));
+}
+
+#[test]
+fn a_context_shadowed_by_a_task_polled_inside_its_run_is_read_live() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let ctx = Context::new();
+    let handle = ctx.clone();
+    let (seen, after) = ctx.run(|| {
+        V.set(1);
+        let seen = rt.block_on(async move {
+            runner::spawn(async move {
+                V.set(7);
+                handle.get(&V)
+            })
+            .await
+            .unwrap()
+        });
+        (seen, V.get())
+    });
+    assert_eq!(seen, Some(1));
+    assert_eq!(after, Some(1), "the task's own set stayed in the task");
+}
+
+#[test]
+fn another_thread_reads_an_entered_context_as_of_its_entry() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    let ctx = Context::new();
+    ctx.run(|| V.set(1));
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+    let (read_tx, read_rx) = std::sync::mpsc::channel();
+    let handle = &ctx;
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            handle.run(|| {
+                V.set(2);
+                entered_tx.send(()).unwrap();
+                read_rx.recv().unwrap();
+            })
+        });
+        entered_rx.recv().unwrap();
+        assert_eq!(
+            ctx.get(&V),
+            Some(1),
+            "the live mapping is the other thread's"
+        );
+        read_tx.send(()).unwrap();
+    });
+    assert_eq!(ctx.get(&V), Some(2));
+}
+
+#[test]
+fn debug_of_a_context_in_use_elsewhere_does_not_block() {
+    static V: ContextVar<u32> = ContextVar::new("v");
+    let ctx = Context::new();
+    ctx.run(|| V.set(1));
+    let text = ctx.run(|| format!("{ctx:?}"));
+    assert!(text.contains("entered: true"), "{text}");
+}
+
+#[test]
+fn context_run_during_thread_teardown_runs_the_closure_without_entering() {
+    static V: ContextVar<Arc<RunsOnDrop>> = ContextVar::new("v");
+    static OTHER: ContextVar<u32> = ContextVar::new("other");
+    static RAN: AtomicUsize = AtomicUsize::new(0);
+    struct RunsOnDrop(Context);
+    impl Drop for RunsOnDrop {
+        fn drop(&mut self) {
+            let seen = self.0.run(|| {
+                OTHER.set(2);
+                OTHER.get()
+            });
+            // No context is left to enter: the set went nowhere.
+            assert_eq!(seen, None);
+            RAN.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let ctx = Context::new();
+    let handle = ctx.clone();
+    std::thread::spawn(move || {
+        V.set(Arc::new(RunsOnDrop(handle)));
+    })
+    .join()
+    .unwrap();
+    assert_eq!(RAN.load(Ordering::SeqCst), 1);
+    assert!(ctx.is_empty(), "the context was left unchanged");
+}
+
+#[test]
 fn a_panic_inside_run_leaves_the_outer_context_intact() {
     static V: ContextVar<u32> = ContextVar::new("v");
     V.set(1);
@@ -350,6 +484,140 @@ fn scope_restores_the_context_when_the_future_panics() {
     assert!(caught.is_err());
     assert_eq!(V.get(), Some(1));
     ctx.run(|| assert_eq!(V.get(), Some(2)));
+}
+
+/// Records `V` (or 0) when dropped, then sets `V` to 99: where a future's
+/// `Drop` runs, and whether its `set` leaks.
+struct DropProbe {
+    seen: Arc<AtomicUsize>,
+}
+
+static PROBED: ContextVar<u32> = ContextVar::new("probed");
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        let seen = PROBED.get().unwrap_or(0) as usize;
+        self.seen.store(seen, Ordering::SeqCst);
+        PROBED.set(99);
+    }
+}
+
+/// A future holding a probe that returns, or panics, on its first poll.
+struct Holds {
+    _probe: DropProbe,
+    panics: bool,
+}
+
+impl Future for Holds {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _: &mut std::task::Context<'_>) -> Poll<()> {
+        assert!(!self.panics, "the future panicked");
+        Poll::Ready(())
+    }
+}
+
+fn holds(panics: bool) -> (Holds, Arc<AtomicUsize>) {
+    let seen = Arc::new(AtomicUsize::new(0));
+    let probe = DropProbe { seen: seen.clone() };
+    (
+        Holds {
+            _probe: probe,
+            panics,
+        },
+        seen,
+    )
+}
+
+fn context_with_probed(value: u32) -> Context {
+    let ctx = Context::new();
+    ctx.run(|| PROBED.set(value));
+    ctx
+}
+
+#[test]
+fn a_scope_never_polled_drops_its_future_inside_its_context() {
+    PROBED.set(1);
+    let ctx = context_with_probed(5);
+    let (future, seen) = holds(false);
+    drop(ctx.clone().scope(future));
+    assert_eq!(seen.load(Ordering::SeqCst), 5);
+    assert_eq!(PROBED.get(), Some(1), "the drop's set did not leak out");
+    assert_eq!(
+        ctx.get(&PROBED),
+        Some(99),
+        "it landed in the scope's context"
+    );
+}
+
+#[test]
+fn a_scope_whose_future_completed_drops_it_inside_its_context() {
+    PROBED.set(1);
+    let ctx = context_with_probed(5);
+    let (future, seen) = holds(false);
+    let mut scope = Box::pin(ctx.clone().scope(future));
+    let poll = scope
+        .as_mut()
+        .poll(&mut std::task::Context::from_waker(Waker::noop()));
+    assert!(poll.is_ready());
+    drop(scope);
+    assert_eq!(seen.load(Ordering::SeqCst), 5);
+    assert_eq!(PROBED.get(), Some(1));
+}
+
+#[test]
+fn a_scope_whose_poll_panicked_drops_its_future_inside_its_context() {
+    PROBED.set(1);
+    let ctx = context_with_probed(5);
+    let (future, seen) = holds(true);
+    let mut scope = Box::pin(ctx.clone().scope(future));
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        let _ = scope
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(Waker::noop()));
+    }));
+    assert!(caught.is_err());
+    drop(scope);
+    assert_eq!(seen.load(Ordering::SeqCst), 5);
+    assert_eq!(PROBED.get(), Some(1));
+}
+
+#[test]
+fn a_scope_dropped_while_its_context_is_entered_elsewhere_drops_in_a_copy() {
+    PROBED.set(1);
+    let ctx = context_with_probed(5);
+    let (future, seen) = holds(false);
+    let scope = ctx.clone().scope(future);
+    let other = Context::new();
+    ctx.run(|| other.run(|| drop(scope)));
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        5,
+        "it saw the context's values"
+    );
+    assert_eq!(PROBED.get(), Some(1));
+    assert_eq!(ctx.get(&PROBED), Some(5), "a throwaway copy took the set");
+}
+
+#[test]
+fn a_runners_main_future_is_dropped_inside_the_runners_context_when_it_returns() {
+    let mut runner = Runner::new();
+    runner.run(async { PROBED.set(5) }).unwrap();
+    let (future, seen) = holds(false);
+    runner.run(future).unwrap();
+    assert_eq!(seen.load(Ordering::SeqCst), 5);
+    assert_eq!(runner.run(async { PROBED.get() }).unwrap(), Some(99));
+    assert_eq!(PROBED.get(), None);
+}
+
+#[test]
+fn a_runners_main_future_is_dropped_inside_the_runners_context_when_it_panics() {
+    let mut runner = Runner::new();
+    runner.run(async { PROBED.set(5) }).unwrap();
+    let (future, seen) = holds(true);
+    let caught = catch_unwind(AssertUnwindSafe(|| runner.run(future)));
+    assert!(caught.is_err());
+    assert_eq!(seen.load(Ordering::SeqCst), 5);
+    assert_eq!(PROBED.get(), None);
 }
 
 // --- tasks (asyncio's task context rules) ------------------------------------

@@ -1,0 +1,73 @@
+//! A task's own context (crate internal): the copy a spawned task runs in.
+
+use super::handle::Context;
+use super::storage::{Current, current_vars, swap_in_detached, swap_out_detached};
+
+/// A task's own context: a copy taken at spawn that no one else can enter,
+/// so entering it is a swap with the thread-local, with no lock or flag.
+#[derive(Default)]
+pub(crate) struct TaskContext(Current);
+
+impl TaskContext {
+    /// Copies the current context.
+    #[inline]
+    pub(crate) fn capture() -> Self {
+        TaskContext(Current::detached(current_vars()))
+    }
+
+    /// Copies `ctx`'s current mapping.
+    pub(super) fn copy_of(ctx: &Context) -> Self {
+        TaskContext(Current::detached(ctx.vars()))
+    }
+
+    /// Makes this context current until the guard drops. During thread
+    /// teardown it enters nothing (and the guard then restores nothing: the
+    /// thread's context storage does not come back).
+    #[inline]
+    pub(crate) fn enter(&mut self) -> TaskEntered<'_> {
+        let _ = swap_in_detached(&mut self.0);
+        TaskEntered(&mut self.0)
+    }
+
+    /// Runs `f` in this context.
+    pub(crate) fn run<R>(mut self, f: impl FnOnce() -> R) -> R {
+        let _entered = self.enter();
+        f()
+    }
+}
+
+/// Swaps a [`TaskContext`] back out when dropped: its slot holds, meanwhile,
+/// the context it shadows.
+pub(crate) struct TaskEntered<'a>(&'a mut Current);
+
+impl Drop for TaskEntered<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        swap_out_detached(self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ContextVar;
+
+    static A: ContextVar<u32> = ContextVar::new("a");
+
+    #[test]
+    fn task_context_is_a_copy() {
+        std::thread::spawn(|| {
+            A.set(1);
+            let mut task = TaskContext::capture();
+            {
+                let _in = task.enter();
+                assert_eq!(A.get(), Some(1));
+                A.set(2);
+            }
+            assert_eq!(A.get(), Some(1));
+            assert_eq!(task.run(|| A.get()), Some(2));
+        })
+        .join()
+        .unwrap();
+    }
+}
