@@ -19,10 +19,11 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::Either;
 use tokio::runtime::Handle;
 
 use crate::builder::Settings;
-use crate::context::{Context, copy_context};
+use crate::context::{Context, TaskContext};
 use crate::current::{self, LoopGuard};
 use crate::event_loop::EventLoop;
 use crate::lost;
@@ -124,8 +125,9 @@ enum State {
 struct Loop {
     /// The runtime and its `LocalSet`.
     event_loop: EventLoop,
-    /// The runner's context: every `run` runs in it.
-    context: Context,
+    /// The runner's context: every `run` runs in it. No handle to it exists
+    /// (`run_in` takes another), so entering it takes no lock.
+    context: TaskContext,
     /// The main task's name and spawn site (the site is set by each `run`),
     /// made once rather than per run.
     main: TaskMeta,
@@ -241,8 +243,12 @@ impl Runner {
                 return Err(err);
             }
         };
-        let main = MainTask::new(future, &mut lp.main, at, shared.slow_poll());
-        let main = context.unwrap_or(&lp.context).scope_ref(main);
+        let own = context.is_none().then_some(&mut lp.context);
+        let main = MainTask::new(future, own, &mut lp.main, at, shared.slow_poll());
+        let main = match context {
+            Some(context) => Either::Left(context.scope_ref(main)),
+            None => Either::Right(main),
+        };
         lp.event_loop
             .block_on(interruptible(main, signals, shared::id(shared)))
     }
@@ -271,7 +277,7 @@ impl Runner {
             let event_loop = EventLoop::build(settings.factory.take())?;
             *state = State::Initialized(Loop {
                 event_loop,
-                context: copy_context(),
+                context: TaskContext::capture(),
                 main: TaskMeta::new(Some("main"), at),
             });
         }

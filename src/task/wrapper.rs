@@ -208,27 +208,45 @@ fn poll_future<F: Future>(
 }
 
 pin_project_lite::pin_project! {
-    /// The main task's wrapper: times its polls in debug mode. (Its context
-    /// and runner are the run's, entered around it by the runner.)
+    /// The main task's wrapper: enters the runner's own context around each
+    /// poll and around the drop of the future (whatever ends the run), and
+    /// times polls in debug mode. A run in a given `Context` has no own
+    /// context here: a `Scope` around this wrapper enters that one.
     pub(crate) struct MainTask<'a, F> {
+        // `None` once complete or dropped.
         #[pin]
-        future: F,
+        future: Option<F>,
+        ctx: Option<&'a mut TaskContext>,
         meta: &'a TaskMeta,
         slow_poll: Option<Duration>,
+    }
+
+    impl<F> PinnedDrop for MainTask<'_, F> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            let mut future = this.future;
+            if future.is_none() {
+                return;
+            }
+            let _ctx = this.ctx.as_deref_mut().map(TaskContext::enter);
+            future.set(None);
+        }
     }
 }
 
 impl<'a, F> MainTask<'a, F> {
-    /// The main task of the run called at `site`.
+    /// The main task of the run called at `site`, in `ctx` when given.
     pub(crate) fn new(
         future: F,
+        ctx: Option<&'a mut TaskContext>,
         meta: &'a mut TaskMeta,
         site: &'static Location<'static>,
         slow_poll: Option<Duration>,
     ) -> Self {
         meta.set_site(site);
         MainTask {
-            future,
+            future: Some(future),
+            ctx,
             meta,
             slow_poll,
         }
@@ -240,7 +258,15 @@ impl<F: Future> Future for MainTask<'_, F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let (future, meta) = (this.future, *this.meta);
-        debug::timed_poll(*this.slow_poll, || meta.task_name(), || future.poll(cx))
+        let _ctx = this.ctx.as_deref_mut().map(TaskContext::enter);
+        let (mut future, meta) = (this.future, *this.meta);
+        let poll = debug::timed_poll(*this.slow_poll, || meta.task_name(), || {
+            poll_future(future.as_mut(), cx)
+        });
+        if poll.is_ready() {
+            // Dropped here, in its context.
+            future.set(None);
+        }
+        poll
     }
 }
