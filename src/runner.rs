@@ -249,6 +249,9 @@ impl Runner {
             Some(context) => Either::Left(context.scope_ref(main)),
             None => Either::Right(main),
         };
+        // Pinned here: what the loop moves around is a pointer, not the
+        // user's future.
+        let main = pin!(main);
         lp.event_loop
             .block_on(interruptible(main, signals, shared::id(shared)))
     }
