@@ -26,7 +26,7 @@ use crate::Error;
 use crate::context::{Context, copy_context};
 use crate::debug;
 use crate::guard::{self, LoopGuard};
-use crate::signal::{Interrupts, SignalConfig};
+use crate::signal::{Interrupts, LastWords, SignalConfig};
 use crate::task::{self, DebugShared, LoopShared, TaskMeta};
 
 /// The output of a future that never completes.
@@ -266,14 +266,24 @@ impl Runner {
         let _runner = task::enter_runner(&mut runner);
         let slow_poll = shared.debug.as_ref().map(|d| d.slow_poll);
         let main = context.scope_ref(debug::Timed::new(future, meta, slow_poll));
-        let mut interrupts = Interrupts::install(signals, task::runner_id(shared));
+        // Debug mode's words before a second Ctrl-C kills (the task dump's
+        // place; for now, where the run started).
+        let last_words = is_debug.then(|| -> LastWords {
+            Arc::new(move || {
+                format!(
+                    "runner: a second Ctrl-C kills the process; the main task of the run \
+                     started at {location} had not finished\n"
+                )
+            })
+        });
+        let mut interrupts = Interrupts::arm(signals, task::runner_id(shared), last_words);
         // The main future moves in (it is dropped inside the loop, where its
         // `Drop` may still use the runtime); the guard, large for its timer,
         // is boxed so the future moved around by `block_on` stays small.
         let main = async move {
             let main = pin!(main);
             match &mut interrupts {
-                Some(interrupts) => Box::pin(interrupts.guard(main)).await,
+                Some(interrupts) => Box::pin(interrupts.run_main(main)).await,
                 None => Ok(main.await),
             }
         };
