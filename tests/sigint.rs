@@ -518,9 +518,16 @@ const SCENARIOS: &[Scenario] = &[
     },
 ];
 
+/// The press-loop test (not a scripted scenario): see `presses`.
+const PRESS_LOOP: &str = "every_press_into_back_to_back_warm_runs_is_handled_or_fatal";
+
 fn main() {
     if let Ok(name) = std::env::var(SCENARIO_VAR) {
-        child::start(&name);
+        if name == PRESS_LOOP {
+            child::back_to_back_warm_runs();
+        } else {
+            child::start(&name);
+        }
         return;
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -528,6 +535,7 @@ fn main() {
         for s in SCENARIOS {
             println!("{}: test", s.name);
         }
+        println!("{PRESS_LOOP}: test");
         return;
     }
     let filters: Vec<&str> = args
@@ -539,7 +547,163 @@ fn main() {
         .iter()
         .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f)))
         .collect();
-    std::process::exit(parent::run_all(&chosen));
+    let mut status = 0;
+    if !chosen.is_empty() {
+        status |= parent::run_all(&chosen);
+    }
+    if filters.is_empty() || filters.iter().any(|f| PRESS_LOOP.contains(f)) {
+        status |= presses::run();
+    }
+    std::process::exit(status);
+}
+
+/// One SIGINT at a spread-out moment into a child doing back-to-back warm
+/// runs of one `Runner` with SIGTERM handling on, over and over: each press
+/// must either be handled (a run returns `Interrupted`) or be fatal (it
+/// landed between runs, where Ctrl-C acts as the default: the child dies of
+/// SIGINT). A press that is neither is lost (regression: arming the two
+/// signals one after the other could overwrite a press that came in
+/// between).
+mod presses {
+    use super::*;
+
+    /// Presses in all.
+    const PRESSES: usize = 800;
+    /// A press neither handled nor fatal within this long is lost.
+    const LOST_AFTER: Duration = Duration::from_secs(2);
+
+    /// What became of the presses.
+    #[derive(Debug, Default)]
+    struct Tally {
+        handled: usize,
+        fatal: usize,
+        lost: usize,
+        problems: Vec<String>,
+    }
+
+    /// A child doing warm runs, and its stdout lines.
+    struct Child {
+        process: std::process::Child,
+        lines: mpsc::Receiver<String>,
+    }
+
+    impl Child {
+        fn start() -> Result<Child, String> {
+            let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+            let mut process = Command::new(exe)
+                .env(SCENARIO_VAR, PRESS_LOOP)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("spawn: {e}"))?;
+            let stdout = process.stdout.take().expect("stdout is piped");
+            let (tx, lines) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            let child = Child { process, lines };
+            match child.lines.recv_timeout(DEADLINE) {
+                Ok(line) if line == "ready" => Ok(child),
+                other => Err(format!("the child did not get ready: {other:?}")),
+            }
+        }
+    }
+
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.process.kill();
+            let _ = self.process.wait();
+        }
+    }
+
+    /// Presses `count` times (press `first + k` waits a spread-out time
+    /// first), restarting the child after each fatal press.
+    fn press(first: usize, count: usize) -> Tally {
+        let mut tally = Tally::default();
+        let mut child: Option<Child> = None;
+        for press in first..first + count {
+            let current = match child.take() {
+                Some(child) => child,
+                None => match Child::start() {
+                    Ok(child) => child,
+                    Err(why) => {
+                        tally.problems.push(why);
+                        return tally;
+                    }
+                },
+            };
+            // 0 to 2 ms, in steps that are not a multiple of a run's length.
+            std::thread::sleep(Duration::from_micros((press as u64 * 7_919) % 2_000));
+            // SAFETY: kill(2) has no memory-safety preconditions; the pid is
+            // our own child, not yet reaped.
+            let rc = unsafe { libc::kill(current.process.id() as libc::pid_t, SIGINT) };
+            if rc != 0 {
+                tally
+                    .problems
+                    .push(format!("kill: {}", std::io::Error::last_os_error()));
+                return tally;
+            }
+            match current.lines.recv_timeout(LOST_AFTER) {
+                Ok(line) if line == "handled" => {
+                    tally.handled += 1;
+                    child = Some(current);
+                }
+                Ok(line) => tally.problems.push(format!("unexpected line {line:?}")),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let mut current = current;
+                    match current.process.wait() {
+                        Ok(status) if status.signal() == Some(SIGINT) => tally.fatal += 1,
+                        status => tally
+                            .problems
+                            .push(format!("press {press}: the child ended with {status:?}")),
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => tally.lost += 1,
+            }
+        }
+        tally
+    }
+
+    pub(super) fn run() -> i32 {
+        let started = Instant::now();
+        let share = PRESSES / PARALLEL;
+        let tallies: Vec<Tally> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..PARALLEL)
+                .map(|i| scope.spawn(move || press(i * share, share)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| worker.join().expect("press worker"))
+                .collect()
+        });
+        let mut all = Tally::default();
+        for tally in tallies {
+            all.handled += tally.handled;
+            all.fatal += tally.fatal;
+            all.lost += tally.lost;
+            all.problems.extend(tally.problems);
+        }
+        let ok = all.lost == 0 && all.problems.is_empty() && all.handled + all.fatal == PRESSES;
+        println!(
+            "test {PRESS_LOOP} ... {} ({} presses: {} handled, {} fatal, {} lost; {:.1}s)",
+            if ok { "ok" } else { "FAILED" },
+            PRESSES,
+            all.handled,
+            all.fatal,
+            all.lost,
+            started.elapsed().as_secs_f64(),
+        );
+        for problem in &all.problems {
+            println!("---- {PRESS_LOOP}: {problem}");
+        }
+        i32::from(!ok)
+    }
 }
 
 /// The parent: runs the children and judges them.
@@ -1290,6 +1454,22 @@ mod child {
             say("ready");
             pending::<()>().await
         }));
+    }
+
+    /// Back-to-back warm runs of one runner that also handles SIGTERM,
+    /// saying when a run was interrupted (see `presses`).
+    pub(super) fn back_to_back_warm_runs() {
+        for sig in [SIGINT, SIGTERM] {
+            // SAFETY: as in `start`.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+        let mut runner = runner::Runner::builder().handle_sigterm(true).build();
+        say("ready");
+        loop {
+            if let Err(runner::Error::Interrupted) = runner.run(async { std::hint::black_box(1) }) {
+                say("handled");
+            }
+        }
     }
 
     pub(super) fn sigterm_not_handled() {
