@@ -1,4 +1,4 @@
-//! SIGINT-to-cleanup latency (SPEC.md section 7: p99 <= 5 ms).
+//! SIGINT-to-cleanup latency (the target: p99 <= 5 ms).
 //!
 //! ```text
 //! cargo bench --bench sigint_latency
