@@ -684,4 +684,52 @@ mod tests {
     fn idle_is_the_zero_byte() {
         assert_eq!(State::IDLE.encode(), 0);
     }
+
+    /// The only test that touches the global state (unit tests run off the
+    /// main thread, where no run arms).
+    #[test]
+    fn presses_follow_the_state_machine() {
+        let arm = |last_words| {
+            let state = State {
+                phase: Phase::Running,
+                armed: Signal::Interrupt.bit(),
+                last_words,
+            };
+            STATE.store(state.encode(), Ordering::Release);
+        };
+        STATE.store(State::IDLE.encode(), Ordering::Release);
+        assert_eq!(
+            press(Signal::Interrupt, true),
+            Press::Kill,
+            "idle: the default"
+        );
+        assert_eq!(press(Signal::Interrupt, false), Press::Theirs);
+
+        arm(false);
+        assert_eq!(
+            press(Signal::Interrupt, false),
+            Press::Theirs,
+            "a handler on top"
+        );
+        assert_eq!(
+            State::load().phase,
+            Phase::Running,
+            "the program's press changes nothing"
+        );
+        assert_eq!(
+            press(Signal::Terminate, true),
+            Press::Kill,
+            "not handled by this run"
+        );
+        assert_eq!(press(Signal::Interrupt, true), Press::Handled);
+        assert!(State::load().pressed());
+        assert_eq!(press(Signal::Interrupt, true), Press::Kill, "second press");
+
+        arm(true);
+        assert_eq!(press(Signal::Interrupt, true), Press::Handled);
+        assert_eq!(press(Signal::Interrupt, true), Press::KillAfterLastWords);
+        assert_eq!(State::load().phase, Phase::Dying);
+        assert_eq!(press(Signal::Interrupt, true), Press::Kill, "third press");
+        STATE.store(State::IDLE.encode(), Ordering::Release);
+    }
 }
