@@ -153,15 +153,24 @@ impl Builder {
 
     /// Whether `run` handles Ctrl-C (default `true`): the first press
     /// cancels the main task, the second kills the process. It only ever
-    /// applies on the main thread, and only when SIGINT is at its default
-    /// disposition when `run` starts, as asyncio only takes over Python's
-    /// default handler. Tokio never removes a SIGINT handler once
-    /// `tokio::signal::ctrl_c()` (or `signal(SignalKind::interrupt())`) was
-    /// used, so from then on SIGINT belongs to that code and later runs leave
-    /// it alone. Listeners created during a run hear the press too.
+    /// applies on the main thread, and only when SIGINT was at its default
+    /// disposition when the first such run started, as asyncio only takes
+    /// over Python's default handler; between runs Ctrl-C does what the
+    /// default does.
     ///
-    /// Implemented on Linux; on other targets runs take no signals, so Ctrl-C
-    /// keeps its default action there.
+    /// A program that handles Ctrl-C itself keeps its own handling: once it
+    /// installs a handler during a run (`tokio::signal::ctrl_c()`,
+    /// `signal(SignalKind::interrupt())`, signal-hook, the ctrlc crate),
+    /// every press from then on is the program's, and the runner cancels
+    /// nothing and kills nothing. For runner's protocol instead (a graceful
+    /// part with a deadline, then cancellation, and a second press that
+    /// kills), use [`interrupt_token`](crate::interrupt_token) or
+    /// [`interrupted`](crate::interrupted) with
+    /// [`interrupt_grace`](Builder::interrupt_grace) rather than a handler.
+    ///
+    /// Works on Linux, macOS, the BSDs with a main-thread query (FreeBSD,
+    /// DragonFly, OpenBSD) and Windows (Ctrl-C and Ctrl-Break); elsewhere
+    /// runs take no signals and Ctrl-C keeps its default action.
     ///
     /// # Examples
     ///

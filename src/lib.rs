@@ -74,7 +74,7 @@
 //! | `Runtime::block_on` + `LocalSet` | [`run`], [`Runner::run`] |
 //! | `tokio::spawn`, `spawn_local`, `spawn_blocking` | [`spawn`], [`spawn_local`], [`spawn_blocking`]: the same, plus context inheritance |
 //! | `tokio::task_local!` | [`ContextVar`]: inherited by spawned tasks, settable anywhere |
-//! | `tokio::signal::ctrl_c()` in `main` | built in: first press cancels the main task; [`interrupted`] to react |
+//! | `tokio::signal::ctrl_c()` in `main` | keeps working: a program's own Ctrl-C handler gets every press (no cancellation, no kill); for runner's protocol instead (first press cancels the main task, second kills), drop it and use [`interrupt_token`] or [`interrupted`] with [`Builder::interrupt_grace`] |
 //! | `Runtime::shutdown_timeout` | [`Builder::shutdown_timeout`], applied by [`Runner::close`] |
 //!
 //! Raw `tokio::spawn` keeps working inside a runner but does not copy the
@@ -107,7 +107,7 @@ pub use builder::{Builder, LostPanic};
 pub use context::{Context, ContextError, ContextVar, Scope, SetGuard, Token, copy_context};
 pub use error::Error;
 pub use runner::{Runner, run};
-pub use signal::interrupted;
+pub use signal::{interrupt_token, interrupted};
 pub use task::{JoinHandle, spawn, spawn_blocking, spawn_local};
 
 pub use runner_macros::{main, test};

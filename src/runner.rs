@@ -15,7 +15,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::mem;
 use std::panic::Location;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ use crate::event_loop::EventLoop;
 use crate::lost;
 use crate::meta::TaskMeta;
 use crate::shared::{self, LoopShared};
-use crate::signal::{Interrupts, SignalConfig};
+use crate::signal::{Interrupts, LastWords, SignalConfig};
 use crate::task::MainTask;
 use crate::{Builder, Error, debug};
 
@@ -252,8 +252,9 @@ impl Runner {
         // Pinned here: what the loop moves around is a pointer, not the
         // user's future.
         let main = pin!(main);
+        let last_words = shared.debug.is_some().then(|| last_words(at));
         lp.event_loop
-            .block_on(interruptible(main, signals, shared::id(shared)))
+            .block_on(interruptible(main, signals, shared::id(shared), last_words))
     }
 
     /// One loop per thread: marks this thread as driving the runner's loop,
@@ -425,18 +426,29 @@ impl Loop {
 
 /// Runs the main task until it completes or a handled signal cancels it
 /// (see the signal module); without signal handling, just the main task.
+/// In debug mode a second Ctrl-C prints `last_words` before it kills.
 async fn interruptible<F: Future>(
-    main: F,
+    main: Pin<&mut F>,
     signals: SignalConfig,
     owner: usize,
+    last_words: Option<LastWords>,
 ) -> Result<F::Output, Error> {
-    let main = pin!(main);
-    match Interrupts::install(signals, owner) {
+    match Interrupts::arm(signals, owner, last_words) {
         // Boxed: the guard is large for its timer, and the future that
         // `block_on` moves around stays small.
-        Some(mut interrupts) => Box::pin(interrupts.guard(main)).await,
+        Some(mut interrupts) => Box::pin(interrupts.run_main(main)).await,
         None => Ok(main.await),
     }
+}
+
+/// What debug mode prints when a second Ctrl-C kills the process.
+fn last_words(at: &'static Location<'static>) -> LastWords {
+    Arc::new(move || {
+        format!(
+            "runner: a second Ctrl-C kills the process; the main task of the run \
+             started at {at} had not finished\n"
+        )
+    })
 }
 
 /// Whether this thread's Tokio context is gone (thread-local destruction).

@@ -1,4 +1,5 @@
-//! Ctrl-C (SIGINT) and SIGTERM with real signals (SPEC.md section 4).
+//! Ctrl-C (SIGINT) and SIGTERM with real signals: the protocol in the `runner`
+//! crate docs and `DESIGN.md` ("The Ctrl-C state machine").
 //!
 //! Signal handling belongs to a process's main thread, so every scenario runs
 //! in a child process: this binary re-executes itself with
@@ -27,6 +28,8 @@ use futures::FutureExt;
 
 #[path = "../examples/ctrl_c.rs"]
 mod ctrl_c_example;
+#[path = "../examples/server.rs"]
+mod server_example;
 
 /// Names the scenario a child runs.
 const SCENARIO_VAR: &str = "RUNNER_SIGINT_SCENARIO";
@@ -83,8 +86,9 @@ enum Exit {
 use Step::{Pause, Send, Signal, Wait};
 
 const INTERRUPTED: &str = "run returned Err(Interrupted)";
-/// SIGINT was given back: the run left no handler behind.
-const SIGINT_DEFAULT: &str = "SIGINT disposition: default";
+/// The child printed SIGINT's disposition (after a run: runner's handler,
+/// installed once and disarmed, which acts as the default does).
+const SIGINT_DISPOSITION: &str = "SIGINT disposition:";
 
 const SCENARIOS: &[Scenario] = &[
     Scenario {
@@ -178,7 +182,7 @@ const SCENARIOS: &[Scenario] = &[
         child: child::after_run,
         script: &[
             Wait("run returned Ok(1)"),
-            Wait(SIGINT_DEFAULT),
+            Wait(SIGINT_DISPOSITION),
             Pause,
             Signal(SIGINT),
         ],
@@ -191,7 +195,7 @@ const SCENARIOS: &[Scenario] = &[
         child: child::between_runs,
         script: &[
             Wait("between runs"),
-            Wait(SIGINT_DEFAULT),
+            Wait(SIGINT_DISPOSITION),
             Pause,
             Signal(SIGINT),
         ],
@@ -207,7 +211,7 @@ const SCENARIOS: &[Scenario] = &[
             Pause,
             Signal(SIGINT),
             Wait("between runs"),
-            Wait(SIGINT_DEFAULT),
+            Wait(SIGINT_DISPOSITION),
             Pause,
             Signal(SIGINT),
         ],
@@ -345,8 +349,10 @@ const SCENARIOS: &[Scenario] = &[
         order: &[&["ready", "interrupted seen"]],
         absent: &["main task dropped", "run returned"],
     },
+    // The program's own handler wins: rewritten for that rule (it used to
+    // expect the first press to cancel the main task despite the listener).
     Scenario {
-        name: "a_tokio_ctrl_c_listener_inside_the_run_still_fires",
+        name: "a_tokio_ctrl_c_listener_inside_the_run_gets_the_press_instead_of_the_runner",
         child: child::tokio_listener,
         script: &[
             Wait("ready"),
@@ -357,18 +363,127 @@ const SCENARIOS: &[Scenario] = &[
             Signal(SIGINT),
         ],
         exit: Exit::Code(0),
-        order: &[
-            &[
-                "ready",
-                "main task dropped",
-                INTERRUPTED,
-                "listening again",
-                "second press heard by the listener",
-                "run returned Ok(())",
-            ],
-            &["ready", "listener fired", "listening again"],
-        ],
+        order: &[&[
+            "ready",
+            "listener fired",
+            "main task not cancelled",
+            "run returned Ok(())",
+            "listening again",
+            "second press heard by the listener",
+            "run returned Ok(())",
+        ]],
+        absent: &[INTERRUPTED, "main task dropped"],
+    },
+    Scenario {
+        name: "a_server_that_drains_on_its_own_ctrl_c_exits_0_under_runner_main",
+        child: child::server_under_runner_main,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(0),
+        order: &[&[
+            "ready",
+            "shutting down",
+            "worker 0 drained",
+            "all workers drained",
+            "main returned Ok(())",
+        ]],
+        absent: &[INTERRUPTED],
+    },
+    Scenario {
+        name: "the_same_server_under_a_raw_tokio_runtime_behaves_the_same",
+        child: child::server_under_raw_tokio,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(0),
+        order: &[&[
+            "ready",
+            "shutting down",
+            "worker 0 drained",
+            "all workers drained",
+            "main returned Ok(())",
+        ]],
         absent: &[],
+    },
+    Scenario {
+        name: "a_program_awaiting_ctrl_c_three_times_sees_three_presses",
+        child: child::three_ctrl_c,
+        script: &[
+            Wait("waiting for press 1"),
+            Pause,
+            Signal(SIGINT),
+            Wait("waiting for press 2"),
+            Pause,
+            Signal(SIGINT),
+            Wait("waiting for press 3"),
+            Pause,
+            Signal(SIGINT),
+        ],
+        exit: Exit::Code(0),
+        order: &[&[
+            "heard press 1",
+            "heard press 2",
+            "heard press 3",
+            "run returned Ok(3)",
+        ]],
+        absent: &[INTERRUPTED],
+    },
+    Scenario {
+        name: "a_press_before_the_program_installs_its_handler_cancels_one_after_is_the_programs",
+        child: child::handler_installed_mid_run,
+        script: &[
+            Wait("phase 1"),
+            Pause,
+            Signal(SIGINT),
+            Wait("listening"),
+            Pause,
+            Signal(SIGINT),
+            Wait("heard press 1"),
+            Pause,
+            Signal(SIGINT),
+        ],
+        exit: Exit::Code(0),
+        order: &[&[
+            "phase 1",
+            "main task dropped",
+            INTERRUPTED,
+            "phase 1",
+            "handler installed",
+            "listening",
+            "heard press 1",
+            "heard press 2",
+            "run returned Ok(\"done\")",
+        ]],
+        absent: &[],
+    },
+    Scenario {
+        name: "in_debug_mode_a_second_ctrl_c_writes_the_last_words_then_kills",
+        child: child::stuck_main_task_debug,
+        script: &[
+            Wait("ready"),
+            Pause,
+            Signal(SIGINT),
+            Wait("first press seen"),
+            Pause,
+            Signal(SIGINT),
+        ],
+        exit: Exit::Signal(SIGINT),
+        order: &[&[
+            "ready",
+            "first press seen",
+            "stderr: runner: a second Ctrl-C kills the process",
+        ]],
+        absent: &["main task dropped", "run returned"],
+    },
+    Scenario {
+        name: "the_server_example_drains_its_connections_and_exits_0",
+        child: child::server_example_with_two_clients,
+        script: &[Wait("connection 2 open"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(0),
+        order: &[&[
+            "listening on",
+            "connection 2 open",
+            "shutting down",
+            "drained 2 connection(s)",
+        ]],
+        absent: &["not drained"],
     },
     Scenario {
         name: "a_tokio_ctrl_c_listener_in_the_main_task_fires_within_the_grace",
@@ -404,9 +519,16 @@ const SCENARIOS: &[Scenario] = &[
     },
 ];
 
+/// The press-loop test (not a scripted scenario): see `presses`.
+const PRESS_LOOP: &str = "every_press_into_back_to_back_warm_runs_is_handled_or_fatal";
+
 fn main() {
     if let Ok(name) = std::env::var(SCENARIO_VAR) {
-        child::start(&name);
+        if name == PRESS_LOOP {
+            child::back_to_back_warm_runs();
+        } else {
+            child::start(&name);
+        }
         return;
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -414,6 +536,7 @@ fn main() {
         for s in SCENARIOS {
             println!("{}: test", s.name);
         }
+        println!("{PRESS_LOOP}: test");
         return;
     }
     let filters: Vec<&str> = args
@@ -425,7 +548,161 @@ fn main() {
         .iter()
         .filter(|s| filters.is_empty() || filters.iter().any(|f| s.name.contains(f)))
         .collect();
-    std::process::exit(parent::run_all(&chosen));
+    // The press loop first, so that the summary line stays the last one and
+    // counts it.
+    let press_loop =
+        (filters.is_empty() || filters.iter().any(|f| PRESS_LOOP.contains(f))).then(presses::run);
+    std::process::exit(parent::run_all(&chosen, press_loop));
+}
+
+/// One SIGINT at a spread-out moment into a child doing back-to-back warm
+/// runs of one `Runner` with SIGTERM handling on, over and over: each press
+/// must either be handled (a run returns `Interrupted`) or be fatal (it
+/// landed between runs, where Ctrl-C acts as the default: the child dies of
+/// SIGINT). A press that is neither is lost (regression: arming the two
+/// signals one after the other could overwrite a press that came in
+/// between).
+mod presses {
+    use super::*;
+
+    /// Presses in all.
+    const PRESSES: usize = 800;
+    /// A press neither handled nor fatal within this long is lost.
+    const LOST_AFTER: Duration = Duration::from_secs(2);
+
+    /// What became of the presses.
+    #[derive(Debug, Default)]
+    struct Tally {
+        handled: usize,
+        fatal: usize,
+        lost: usize,
+        problems: Vec<String>,
+    }
+
+    /// A child doing warm runs, and its stdout lines.
+    struct Child {
+        process: std::process::Child,
+        lines: mpsc::Receiver<String>,
+    }
+
+    impl Child {
+        fn start() -> Result<Child, String> {
+            let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+            let mut process = Command::new(exe)
+                .env(SCENARIO_VAR, PRESS_LOOP)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("spawn: {e}"))?;
+            let stdout = process.stdout.take().expect("stdout is piped");
+            let (tx, lines) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            let child = Child { process, lines };
+            match child.lines.recv_timeout(DEADLINE) {
+                Ok(line) if line == "ready" => Ok(child),
+                other => Err(format!("the child did not get ready: {other:?}")),
+            }
+        }
+    }
+
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.process.kill();
+            let _ = self.process.wait();
+        }
+    }
+
+    /// Presses `count` times (press `first + k` waits a spread-out time
+    /// first), restarting the child after each fatal press.
+    fn press(first: usize, count: usize) -> Tally {
+        let mut tally = Tally::default();
+        let mut child: Option<Child> = None;
+        for press in first..first + count {
+            let current = match child.take() {
+                Some(child) => child,
+                None => match Child::start() {
+                    Ok(child) => child,
+                    Err(why) => {
+                        tally.problems.push(why);
+                        return tally;
+                    }
+                },
+            };
+            // 0 to 2 ms, in steps that are not a multiple of a run's length.
+            std::thread::sleep(Duration::from_micros((press as u64 * 7_919) % 2_000));
+            // SAFETY: kill(2) has no memory-safety preconditions; the pid is
+            // our own child, not yet reaped.
+            let rc = unsafe { libc::kill(current.process.id() as libc::pid_t, SIGINT) };
+            if rc != 0 {
+                tally
+                    .problems
+                    .push(format!("kill: {}", std::io::Error::last_os_error()));
+                return tally;
+            }
+            match current.lines.recv_timeout(LOST_AFTER) {
+                Ok(line) if line == "handled" => {
+                    tally.handled += 1;
+                    child = Some(current);
+                }
+                Ok(line) => tally.problems.push(format!("unexpected line {line:?}")),
+                Err(RecvTimeoutError::Disconnected) => {
+                    let mut current = current;
+                    match current.process.wait() {
+                        Ok(status) if status.signal() == Some(SIGINT) => tally.fatal += 1,
+                        status => tally
+                            .problems
+                            .push(format!("press {press}: the child ended with {status:?}")),
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => tally.lost += 1,
+            }
+        }
+        tally
+    }
+
+    /// Runs the loop; prints its verdict and returns whether it passed.
+    pub(super) fn run() -> bool {
+        let started = Instant::now();
+        let share = PRESSES / PARALLEL;
+        let tallies: Vec<Tally> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..PARALLEL)
+                .map(|i| scope.spawn(move || press(i * share, share)))
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| worker.join().expect("press worker"))
+                .collect()
+        });
+        let mut all = Tally::default();
+        for tally in tallies {
+            all.handled += tally.handled;
+            all.fatal += tally.fatal;
+            all.lost += tally.lost;
+            all.problems.extend(tally.problems);
+        }
+        let ok = all.lost == 0 && all.problems.is_empty() && all.handled + all.fatal == PRESSES;
+        println!(
+            "test {PRESS_LOOP} ... {} ({} presses: {} handled, {} fatal, {} lost; {:.1}s)",
+            if ok { "ok" } else { "FAILED" },
+            PRESSES,
+            all.handled,
+            all.fatal,
+            all.lost,
+            started.elapsed().as_secs_f64(),
+        );
+        for problem in &all.problems {
+            println!("---- {PRESS_LOOP}: {problem}");
+        }
+        ok
+    }
 }
 
 /// The parent: runs the children and judges them.
@@ -433,7 +710,8 @@ mod parent {
     use super::*;
 
     /// Runs every scenario `REPS` times; returns the exit status.
-    pub(super) fn run_all(scenarios: &[&Scenario]) -> i32 {
+    /// `press_loop`: whether the press loop passed, if it ran.
+    pub(super) fn run_all(scenarios: &[&Scenario], press_loop: Option<bool>) -> i32 {
         let started = Instant::now();
         println!(
             "running {} sigint scenarios, {REPS} repetitions each, {PARALLEL} children at a time",
@@ -483,11 +761,13 @@ mod parent {
             .iter()
             .enumerate()
             .filter(|(s, _)| passed[*s] != REPS)
-            .count();
+            .count()
+            + usize::from(press_loop == Some(false));
+        let ran = scenarios.len() + usize::from(press_loop.is_some());
         println!(
             "\ntest result: {}. {} passed; {failed} failed; {} child processes in {:.1}s",
             if failed == 0 { "ok" } else { "FAILED" },
-            scenarios.len() - failed,
+            ran - failed,
             jobs.len(),
             started.elapsed().as_secs_f64(),
         );
@@ -565,6 +845,8 @@ mod parent {
         let _ = reader.join();
         lines.extend(lines_rx.try_iter());
         let stderr = err_reader.join().unwrap_or_default();
+        // Judged with the stdout lines, marked as stderr's.
+        lines.extend(stderr.lines().map(|line| format!("stderr: {line}")));
 
         let verdict = match (failure, status) {
             (Some(why), _) => Err(why),
@@ -691,7 +973,7 @@ mod child {
         // SAFETY: zero-initialised, then filled in by sigaction.
         let action = unsafe { old.assume_init() }.sa_sigaction;
         say(match action {
-            libc::SIG_DFL => SIGINT_DEFAULT,
+            libc::SIG_DFL => "SIGINT disposition: default",
             libc::SIG_IGN => "SIGINT disposition: ignored",
             _ => "SIGINT disposition: a handler",
         });
@@ -1026,27 +1308,133 @@ mod child {
 
     pub(super) fn tokio_listener() {
         let mut runner = runner::Runner::new();
-        let mut listener = None;
         report(runner.run(async {
-            let _guard = Noisy("main task dropped");
             let ctrl_c = ctrl_c_listener();
-            listener = Some(runner::spawn_local(async move {
+            let listener = runner::spawn_local(async move {
                 ctrl_c.await.expect("ctrl_c listener");
                 say("listener fired");
-            }));
+            });
             say("ready");
-            pending::<()>().await
-        }));
-        let listener = listener.expect("spawned before the press");
-        // The user's handler now owns SIGINT: this run does not take it, and
-        // the next press reaches the listener instead of killing.
-        report(runner.run(async {
             listener.await.expect("listener task");
+            say("main task not cancelled");
+        }));
+        // The handler stays the program's in later runs too.
+        report(runner.run(async {
             let ctrl_c = ctrl_c_listener();
             say("listening again");
             ctrl_c.await.expect("ctrl_c listener");
             say("second press heard by the listener");
         }));
+    }
+
+    /// A server's shape: workers, and a main that waits for Ctrl-C with
+    /// Tokio's own listener, then tells the workers to stop and waits for
+    /// them to drain. The same code under `#[runner::main]` and under a raw
+    /// Tokio runtime (`#[tokio::main]`).
+    async fn server_like() -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let workers: Vec<_> = (0..3)
+            .map(|i| {
+                let mut stop = stop_rx.clone();
+                tokio::spawn(async move {
+                    let _ = stop.wait_for(|stop| *stop).await;
+                    // Draining takes a while.
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    say(&format!("worker {i} drained"));
+                })
+            })
+            .collect();
+        let ctrl_c = ctrl_c_listener();
+        say("ready");
+        ctrl_c.await?;
+        say("shutting down");
+        let _ = stop_tx.send(true);
+        for worker in workers {
+            worker.await?;
+        }
+        say("all workers drained");
+        Ok(())
+    }
+
+    pub(super) fn server_under_runner_main() {
+        let result = runner::__private::main(runner::__private::Args::DEFAULT, server_like());
+        say(&format!("main returned {result:?}"));
+    }
+
+    pub(super) fn server_under_raw_tokio() {
+        let result = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(server_like());
+        say(&format!("main returned {result:?}"));
+    }
+
+    pub(super) fn three_ctrl_c() {
+        report(runner::run(async {
+            let mut heard = 0;
+            for press in 1..=3 {
+                let ctrl_c = ctrl_c_listener();
+                say(&format!("waiting for press {press}"));
+                ctrl_c.await.expect("ctrl_c listener");
+                say(&format!("heard press {press}"));
+                heard += 1;
+            }
+            heard
+        }));
+    }
+
+    /// A main task that installs its own SIGINT handler after a first phase
+    /// (`first_phase`) with none.
+    async fn phased(first_phase: impl Future<Output = ()>) -> &'static str {
+        use tokio::signal::unix::{SignalKind, signal};
+        let _guard = Noisy("main task dropped");
+        say("phase 1");
+        first_phase.await;
+        let mut sigint = signal(SignalKind::interrupt()).expect("a SIGINT listener");
+        say("handler installed");
+        say("listening");
+        sigint.recv().await;
+        say("heard press 1");
+        sigint.recv().await;
+        say("heard press 2");
+        "done"
+    }
+
+    pub(super) fn handler_installed_mid_run() {
+        let mut runner = runner::Runner::new();
+        // The press lands in the first phase: runner's, as before.
+        report(runner.run(phased(pending())));
+        // The handler is installed during the run: the presses are its.
+        report(runner.run(phased(tokio::task::yield_now())));
+    }
+
+    pub(super) fn stuck_main_task_debug() {
+        let mut runner = runner::Runner::builder().debug(true).build();
+        report(runner.run(async {
+            let _guard = Noisy("main task dropped");
+            say("ready");
+            spin_until_interrupted();
+            say("first press seen");
+            loop {
+                std::hint::spin_loop();
+            }
+        }));
+    }
+
+    /// The server example, with two clients connected from a plain thread
+    /// that keep their connections open until the server closes them.
+    pub(super) fn server_example_with_two_clients() {
+        server_example::serve(|addr| {
+            std::thread::spawn(move || {
+                let clients: Vec<_> = (0..2)
+                    .map(|_| std::net::TcpStream::connect(addr).expect("connect"))
+                    .collect();
+                for mut client in clients {
+                    let _ = client.read_to_end(&mut Vec::new());
+                }
+            });
+        });
     }
 
     pub(super) fn tokio_listener_with_grace() {
@@ -1068,6 +1456,22 @@ mod child {
             say("ready");
             pending::<()>().await
         }));
+    }
+
+    /// Back-to-back warm runs of one runner that also handles SIGTERM,
+    /// saying when a run was interrupted (see `presses`).
+    pub(super) fn back_to_back_warm_runs() {
+        for sig in [SIGINT, SIGTERM] {
+            // SAFETY: as in `start`.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+        let mut runner = runner::Runner::builder().handle_sigterm(true).build();
+        say("ready");
+        loop {
+            if let Err(runner::Error::Interrupted) = runner.run(async { std::hint::black_box(1) }) {
+                say("handled");
+            }
+        }
     }
 
     pub(super) fn sigterm_not_handled() {

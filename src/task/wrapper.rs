@@ -260,9 +260,11 @@ impl<F: Future> Future for MainTask<'_, F> {
         let this = self.project();
         let _ctx = this.ctx.as_deref_mut().map(TaskContext::enter);
         let (mut future, meta) = (this.future, *this.meta);
-        let poll = debug::timed_poll(*this.slow_poll, || meta.task_name(), || {
-            poll_future(future.as_mut(), cx)
-        });
+        let poll = debug::timed_poll(
+            *this.slow_poll,
+            || meta.task_name(),
+            || poll_future(future.as_mut(), cx),
+        );
         if poll.is_ready() {
             // Dropped here, in its context.
             future.set(None);
