@@ -434,9 +434,7 @@ async fn interruptible<F: Future>(
     last_words: Option<LastWords>,
 ) -> Result<F::Output, Error> {
     match Interrupts::arm(signals, owner, last_words) {
-        // Boxed: the guard is large for its timer, and the future that
-        // `block_on` moves around stays small.
-        Some(mut interrupts) => Box::pin(interrupts.run_main(main)).await,
+        Some(mut interrupts) => interrupts.run_main(main).await,
         None => Ok(main.await),
     }
 }
