@@ -375,6 +375,35 @@ const SCENARIOS: &[Scenario] = &[
         absent: &[INTERRUPTED, "main task dropped"],
     },
     Scenario {
+        name: "ctrl_c_drops_the_main_task_inside_its_context",
+        child: child::main_task_cleanup_sees_its_context,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(0),
+        order: &[&[
+            "ready",
+            "cleanup saw Some(1)",
+            INTERRUPTED,
+            "after the run: None",
+        ]],
+        absent: &["cleanup saw None"],
+    },
+    Scenario {
+        name: "ctrl_c_under_runner_main_with_scoped_values_exits_130_current_thread",
+        child: child::scoped_values_under_runner_main_current_thread,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(130),
+        order: &[&["ready", "cleanup saw Some(1)"]],
+        absent: &["cleanup saw None"],
+    },
+    Scenario {
+        name: "ctrl_c_under_runner_main_with_scoped_values_exits_130_multi_thread",
+        child: child::scoped_values_under_runner_main_multi_thread,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(130),
+        order: &[&["ready", "cleanup saw Some(1)"]],
+        absent: &["cleanup saw None"],
+    },
+    Scenario {
         name: "a_server_that_drains_on_its_own_ctrl_c_exits_0_under_runner_main",
         child: child::server_under_runner_main,
         script: &[Wait("ready"), Pause, Signal(SIGINT)],
@@ -1028,6 +1057,44 @@ mod child {
         while runner::interrupted().now_or_never().is_none() {
             std::hint::spin_loop();
         }
+    }
+
+    static SCOPED: runner::ContextVar<u32> = runner::ContextVar::new("scoped");
+
+    /// Says what the main task's context holds when its cleanup runs, and
+    /// sets a value there that must not leak out.
+    struct SeesContext;
+
+    impl Drop for SeesContext {
+        fn drop(&mut self) {
+            say(&format!("cleanup saw {:?}", SCOPED.get()));
+            SCOPED.set(99);
+        }
+    }
+
+    /// A main task with a scoped value and a cleanup that reads it, parked.
+    async fn scoped_and_parked() {
+        let _scoped = SCOPED.set_scoped(1);
+        let _cleanup = SeesContext;
+        say("ready");
+        Parked.await;
+    }
+
+    pub(super) fn main_task_cleanup_sees_its_context() {
+        report(runner::run(scoped_and_parked()));
+        say(&format!("after the run: {:?}", SCOPED.get()));
+    }
+
+    pub(super) fn scoped_values_under_runner_main_current_thread() {
+        runner::__private::main(runner::__private::Args::DEFAULT, scoped_and_parked());
+    }
+
+    pub(super) fn scoped_values_under_runner_main_multi_thread() {
+        let args = runner::__private::Args {
+            flavor: Some(runner::__private::Flavor::MultiThread),
+            ..runner::__private::Args::DEFAULT
+        };
+        runner::__private::main(args, scoped_and_parked());
     }
 
     pub(super) fn parked_main_task() {
