@@ -92,7 +92,9 @@ impl Builder {
 
     /// Turns debug mode on or off (default: unset, which follows the
     /// `RUNNER_DEBUG` environment variable: on when it is set to anything
-    /// but empty, `0` or `false`). `debug(false)` wins over the variable.
+    /// but empty, `0` or `false`; the variable is read once per process,
+    /// when the first runner is built). `debug(false)` wins over the
+    /// variable.
     ///
     /// # Examples
     ///
@@ -248,7 +250,8 @@ impl Builder {
     }
 
     /// Builds the runner. Nothing is started yet: the runtime is built by
-    /// the first `run` or `handle`. `RUNNER_DEBUG` is read here.
+    /// the first `run` or `handle`. Debug mode is decided here (`RUNNER_DEBUG`
+    /// is read by the first `build` of the process).
     ///
     /// # Examples
     ///

@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 
 use std::panic::Location;
+use std::sync::OnceLock;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -20,12 +21,17 @@ use std::time::{Duration, Instant};
 const LEFTOVERS_LISTED: usize = 20;
 
 /// Whether `RUNNER_DEBUG` asks for debug mode: set to anything but empty,
-/// `0` or `false`.
+/// `0` or `false`. Read once per process, when the first runner is built
+/// (reading the environment is most of what building a runner costs), as
+/// Python reads its environment once at start-up.
 pub(crate) fn env_debug() -> bool {
-    std::env::var_os("RUNNER_DEBUG").is_some_and(|v| {
-        let v = v.to_string_lossy();
-        let v = v.trim();
-        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
+    static ENV_DEBUG: OnceLock<bool> = OnceLock::new();
+    *ENV_DEBUG.get_or_init(|| {
+        std::env::var_os("RUNNER_DEBUG").is_some_and(|v| {
+            let v = v.to_string_lossy();
+            let v = v.trim();
+            !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
+        })
     })
 }
 

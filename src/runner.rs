@@ -338,8 +338,8 @@ impl Runner {
     }
 
     /// Whether debug mode is on: [`Builder::debug`], or when that was left
-    /// unset, the `RUNNER_DEBUG` environment variable read when the runner
-    /// was built.
+    /// unset, the `RUNNER_DEBUG` environment variable (read once per process,
+    /// when the first runner is built).
     ///
     /// # Examples
     ///
