@@ -1,3 +1,4 @@
+#![cfg(target_os = "linux")] // counts /proc/self/task and /proc/self/fd
 //! Sequential runs leave nothing behind. Its own test binary: counting the
 //! process's threads and descriptors needs no other test running.
 

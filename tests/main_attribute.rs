@@ -4,9 +4,8 @@
 //! The programs are the `examples/main_*.rs` binaries, which `cargo test`
 //! builds before it runs the tests; each runs as a child process.
 
-use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 fn example(name: &str) -> Command {
@@ -69,36 +68,46 @@ fn impl_termination_main_reports_its_value() {
     assert!(text(&out.stderr).contains("asked to fail"));
 }
 
-#[test]
-fn ctrl_c_cancels_main_runs_its_cleanup_and_exits_130() {
-    let mut child = example("main_unit")
-        .arg("wait")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    assert_eq!(line, "ready\n");
-    let pid = libc::pid_t::try_from(child.id()).unwrap();
-    // SAFETY: sending a signal to our own child process.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
-    let start = Instant::now();
-    let status = child.wait().unwrap();
-    assert!(start.elapsed() < Duration::from_secs(10));
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(status.code(), Some(130), "{status:?}: {stderr}");
-    assert_eq!(rest, "cleaned up\nleftover cleaned up\n");
-    assert_eq!(stderr, "", "exit 130 is quiet");
+/// Ctrl-C needs `kill(2)` to be sent for real.
+#[cfg(unix)]
+mod ctrl_c {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    use super::example;
+
+    #[test]
+    fn ctrl_c_cancels_main_runs_its_cleanup_and_exits_130() {
+        let mut child = example("main_unit")
+            .arg("wait")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n");
+        let pid = libc::pid_t::try_from(child.id()).unwrap();
+        // SAFETY: sending a signal to our own child process.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+        let start = Instant::now();
+        let status = child.wait().unwrap();
+        assert!(start.elapsed() < Duration::from_secs(10));
+        let mut rest = String::new();
+        stdout.read_to_string(&mut rest).unwrap();
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert_eq!(status.code(), Some(130), "{status:?}: {stderr}");
+        assert_eq!(rest, "cleaned up\nleftover cleaned up\n");
+        assert_eq!(stderr, "", "exit 130 is quiet");
+    }
 }
 
 #[test]

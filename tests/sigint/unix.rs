@@ -1,17 +1,4 @@
-//! Ctrl-C (SIGINT) and SIGTERM with real signals: the protocol in the `runner`
-//! crate docs and `DESIGN.md` ("The Ctrl-C state machine").
-//!
-//! Signal handling belongs to a process's main thread, so every scenario runs
-//! in a child process: this binary re-executes itself with
-//! `RUNNER_SIGINT_SCENARIO` naming the scenario, the child runs it on its main
-//! thread and prints markers on stdout, and the parent follows the
-//! scenario's script (wait for a marker, pause, send a signal), then checks
-//! the markers' order and how the child ended. Each scenario runs `REPS`
-//! times, the signal sent at a different point each time (the pause after a
-//! marker grows with the repetition), every child under a hard deadline.
-//!
-//! `cargo test --test sigint [FILTER]` runs the scenarios whose name
-//! contains `FILTER`; `-- --list` lists them.
+//! The scenarios (Unix: real signals through `libc::kill`).
 
 use std::fmt::Debug;
 use std::future::{Future, pending};
@@ -26,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 
-#[path = "../examples/ctrl_c.rs"]
+#[path = "../../examples/ctrl_c.rs"]
 mod ctrl_c_example;
-#[path = "../examples/server.rs"]
+#[path = "../../examples/server.rs"]
 mod server_example;
 
 /// Names the scenario a child runs.
@@ -551,7 +538,7 @@ const SCENARIOS: &[Scenario] = &[
 /// The press-loop test (not a scripted scenario): see `presses`.
 const PRESS_LOOP: &str = "every_press_into_back_to_back_warm_runs_is_handled_or_fatal";
 
-fn main() {
+pub(super) fn main() {
     if let Ok(name) = std::env::var(SCENARIO_VAR) {
         if name == PRESS_LOOP {
             child::back_to_back_warm_runs();
