@@ -27,7 +27,7 @@ impl Drop for Progress {
     }
 }
 
-// `pub(crate)` only so that `tests/sigint.rs` can run this very file as a
+// `pub(crate)` only so that `tests/sigint/` can run this very file as a
 // child process and press Ctrl-C on it.
 pub(crate) fn main() {
     let result = runner::run(async {

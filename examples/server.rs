@@ -24,7 +24,7 @@ use tokio_util::task::TaskTracker;
 /// How long the connections have to close after Ctrl-C.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
-// `pub(crate)` only so that `tests/sigint.rs` can run this very file as a
+// `pub(crate)` only so that `tests/sigint/` can run this very file as a
 // child process and press Ctrl-C on it.
 #[allow(dead_code)]
 pub(crate) fn main() {
