@@ -88,6 +88,7 @@ mod builder;
 mod context;
 mod current;
 mod debug;
+mod dump;
 mod error;
 mod event_loop;
 mod meta;
@@ -100,7 +101,9 @@ mod private;
 mod runner;
 mod shared;
 mod signal;
+mod stop;
 pub mod task;
+mod track;
 
 pub use builder::{Builder, LostPanic};
 pub use context::{Context, ContextError, ContextVar, Scope, SetGuard, Token, copy_context};

@@ -11,10 +11,12 @@
 
 use std::mem;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, TryLockError, Weak};
 
 use crate::debug::{self, TaskName};
+use crate::stop::{StopMain, StopReason};
+use crate::track::{OnLost, Tracked};
 
 /// A task's identity and panic state.
 #[derive(Debug)]
@@ -128,42 +130,134 @@ impl TaskMeta {
         let message = self.panic.get().map_or("<unknown>", String::as_str);
         debug::lost_panic(self.task_name(), message);
         if let Some(lost) = self.lost.upgrade() {
-            lost.count.fetch_add(1, Ordering::AcqRel);
+            lost.record(self.task_name(), message);
         }
     }
 }
 
-/// A runner's count of task panics nobody retrieved.
+/// A runner's count of task panics nobody retrieved, and what the first one
+/// does under `LostPanic::CancelMain`.
 #[derive(Debug, Default)]
 pub(crate) struct LostPanics {
     /// How many were reported.
     count: AtomicUsize,
+    /// `LostPanic::CancelMain`: a lost panic stops the main task.
+    pub(crate) cancel_main: bool,
+    /// Where the stop is asked for.
+    pub(crate) stop: StopMain,
 }
 
 impl LostPanics {
+    /// A count whose first panic stops the main task when `cancel_main`.
+    pub(crate) fn new(cancel_main: bool) -> Self {
+        LostPanics {
+            cancel_main,
+            ..LostPanics::default()
+        }
+    }
+
     /// How many lost panics were reported so far.
     pub(crate) fn count(&self) -> usize {
         self.count.load(Ordering::Acquire)
     }
+
+    /// Counts a lost panic, and asks the main task to stop under
+    /// `CancelMain`.
+    fn record(&self, task: TaskName<'_>, message: &str) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        if self.cancel_main {
+            self.stop.request(StopReason::Panicked {
+                task: task.name.to_owned(),
+                spawned_at: task.site,
+                message: message.to_owned(),
+            });
+        }
+    }
 }
 
-/// Debug mode's list of a runner's live tasks, for the report at close.
+/// Debug mode's list of a runner's live tasks, for the report at close and
+/// the task dump.
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     /// Live tasks.
     tasks: Arc<Mutex<Slab>>,
     /// `name at file:line:col` of each task reported pending at close.
     left_pending: Mutex<Vec<String>>,
+    /// Set when the runner closes: its tasks are dropped, and wakers going
+    /// with them are not lost.
+    closing: Arc<AtomicBool>,
+    /// `RUNNER_LOST_WAKER_PANICS`, read when the runner was built.
+    lost_waker_panics: bool,
 }
 
+/// How many times a task dump tries the registry's lock before it gives up
+/// (the lock is held only to add or remove one task).
+const DUMP_LOCK_TRIES: usize = 100;
+
 impl Registry {
+    /// An empty registry; `lost_waker_panics`: a lost waker panics after its
+    /// report.
+    pub(crate) fn new(lost_waker_panics: bool) -> Self {
+        Registry {
+            lost_waker_panics,
+            ..Registry::default()
+        }
+    }
+
     /// Records a task until the returned registration is dropped.
     pub(crate) fn register(&self, meta: &Arc<TaskMeta>) -> Registration {
-        let key = lock(&self.tasks).insert(meta.clone());
+        self.insert(Tracked::new(meta.clone(), false, self.on_lost(None)))
+    }
+
+    /// Records the main task of a run at `site` until the registration is
+    /// dropped; `stop` is where a lost waker stops it (`CancelMain`).
+    pub(crate) fn register_main(
+        &self,
+        meta: Arc<TaskMeta>,
+        stop: Option<Weak<LostPanics>>,
+    ) -> Registration {
+        self.insert(Tracked::new(meta, true, self.on_lost(stop)))
+    }
+
+    /// What a lost waker of one of this registry's tasks does.
+    pub(crate) fn on_lost(&self, stop: Option<Weak<LostPanics>>) -> OnLost {
+        OnLost {
+            closing: Some(self.closing.clone()),
+            stop,
+            panic: self.lost_waker_panics,
+        }
+    }
+
+    fn insert(&self, tracked: Tracked) -> Registration {
+        let tracked = Arc::new(tracked);
+        let key = lock(&self.tasks).insert(tracked.clone());
         Registration {
             key,
             tasks: self.tasks.clone(),
+            tracked,
         }
+    }
+
+    /// The live tasks, unless the lock stays taken (by a thread that may be
+    /// stuck) for [`DUMP_LOCK_TRIES`] tries.
+    pub(crate) fn snapshot(&self) -> Option<Vec<Arc<Tracked>>> {
+        for _ in 0..DUMP_LOCK_TRIES {
+            let slab = match self.tasks.try_lock() {
+                Ok(slab) => slab,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    std::thread::yield_now();
+                    continue;
+                }
+            };
+            return Some(slab.live().cloned().collect());
+        }
+        None
+    }
+
+    /// The runner is closing: lost wakers are no longer reported.
+    pub(crate) fn closing(&self) {
+        self.closing.store(true, Ordering::Release);
     }
 
     /// Reports every task still pending (it is about to be cancelled),
@@ -172,8 +266,8 @@ impl Registry {
     pub(crate) fn report_leftovers(&self) {
         let mut pending: Vec<Arc<TaskMeta>> = lock(&self.tasks)
             .live()
-            .filter(|meta| !meta.abort_requested())
-            .cloned()
+            .filter(|t| !t.main && !t.meta.abort_requested())
+            .map(|t| t.meta.clone())
             .collect();
         if pending.is_empty() {
             return;
@@ -201,6 +295,15 @@ pub(crate) struct Registration {
     key: usize,
     /// The registry's tasks.
     tasks: Arc<Mutex<Slab>>,
+    /// What is followed of the task.
+    tracked: Arc<Tracked>,
+}
+
+impl Registration {
+    /// What debug mode follows of the task.
+    pub(crate) fn tracked(&self) -> &Arc<Tracked> {
+        &self.tracked
+    }
 }
 
 impl Drop for Registration {
@@ -233,13 +336,13 @@ struct Slab {
 #[derive(Debug)]
 enum Slot {
     /// A live task.
-    Occupied(Arc<TaskMeta>),
+    Occupied(Arc<Tracked>),
     /// Free; holds the next free slot.
     Vacant(usize),
 }
 
 impl Slab {
-    fn insert(&mut self, meta: Arc<TaskMeta>) -> usize {
+    fn insert(&mut self, meta: Arc<Tracked>) -> usize {
         let key = self.next_free;
         if key == self.slots.len() {
             self.slots.push(Slot::Occupied(meta));
@@ -252,7 +355,7 @@ impl Slab {
         key
     }
 
-    fn remove(&mut self, key: usize) -> Option<Arc<TaskMeta>> {
+    fn remove(&mut self, key: usize) -> Option<Arc<Tracked>> {
         let slot = self.slots.get_mut(key)?;
         if let Slot::Vacant(_) = slot {
             return None;
@@ -265,7 +368,7 @@ impl Slab {
         Some(meta)
     }
 
-    fn live(&self) -> impl Iterator<Item = &Arc<TaskMeta>> {
+    fn live(&self) -> impl Iterator<Item = &Arc<Tracked>> {
         self.slots.iter().filter_map(|slot| match slot {
             Slot::Occupied(meta) => Some(meta),
             Slot::Vacant(_) => None,

@@ -3,16 +3,18 @@
 #![forbid(unsafe_code)]
 
 use std::future::Future;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::process::{ExitCode, Termination};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::{Error, Runner};
+use crate::dump::DumpSource;
+use crate::{Error, LostPanic, Runner};
 
 /// Tokio's runtime builder, named by the `start_paused` code the attributes
 /// generate (never through the user's own `tokio`).
@@ -95,6 +97,8 @@ pub struct Args {
     pub handle_sigterm: Option<bool>,
     /// The test watchdog's limit, on the real clock.
     pub timeout: Option<Duration>,
+    /// `Builder::lost_panic`.
+    pub lost_panic: Option<LostPanic>,
 }
 
 impl Args {
@@ -110,11 +114,14 @@ impl Args {
         handle_sigint: None,
         handle_sigterm: None,
         timeout: None,
+        lost_panic: None,
     };
 
-    /// `#[runner::test]`'s defaults: debug mode on, no signal handling.
+    /// `#[runner::test]`'s defaults: debug mode on, no signal handling, a
+    /// lost panic fails the test at once.
     pub const TEST: Args = Args {
         debug: Some(true),
+        lost_panic: Some(LostPanic::CancelMain),
         handle_sigint: Some(false),
         handle_sigterm: Some(false),
         ..Args::MAIN
@@ -136,6 +143,9 @@ impl Args {
         }
         if let Some(on) = self.handle_sigterm {
             builder = builder.handle_sigterm(on);
+        }
+        if let Some(policy) = self.lost_panic {
+            builder = builder.lost_panic(policy);
         }
         let args = *self;
         builder
@@ -186,7 +196,13 @@ pub fn main<F: Future>(args: Args, body: F) -> F::Output {
 /// When the watchdog fires ("test timed out after ..."), when the body
 /// panics (the panic is resumed here, so `#[should_panic]` sees it), and when
 /// a runner task panicked and nobody retrieved the panic.
+#[track_caller]
 pub fn test<T: Termination + 'static>(args: Args, body: TestBody<T>) -> ExitCode {
+    // The test's own line (the attribute's): the main task's spawn site in
+    // reports and dumps.
+    let at = Location::caller();
+    let source = Arc::new(OnceLock::new());
+    let source_in_test = source.clone();
     let (done, finished) = mpsc::channel();
     let (cancel, cancelled) = oneshot::channel();
     let mut worker = thread::Builder::new();
@@ -195,14 +211,24 @@ pub fn test<T: Termination + 'static>(args: Args, body: TestBody<T>) -> ExitCode
     }
     worker
         .spawn(move || {
-            let result = panic::catch_unwind(AssertUnwindSafe(|| run_test(args, body, cancelled)));
+            let result = panic::catch_unwind(AssertUnwindSafe(|| {
+                run_test(args, body, cancelled, at, &source_in_test)
+            }));
             let _ = done.send(result);
         })
         .expect("#[runner::test]: failed to spawn the test's thread");
     let result = match args.timeout {
         Some(timeout) => match finished.recv_timeout(timeout) {
             Ok(result) => result,
-            Err(RecvTimeoutError::Timeout) => timed_out(timeout, cancel, &finished),
+            Err(RecvTimeoutError::Timeout) => {
+                if let Some(source) = source.get() {
+                    eprintln!(
+                        "#[runner::test]: timed out after {timeout:?}; the test's tasks:\n{}",
+                        source.dump()
+                    );
+                }
+                timed_out(timeout, cancel, &finished)
+            }
             Err(RecvTimeoutError::Disconnected) => unreachable!("the worker always sends"),
         },
         None => finished.recv().expect("the worker always sends"),
@@ -231,15 +257,21 @@ fn run_test<T: Termination>(
     args: Args,
     body: TestBody<T>,
     cancelled: oneshot::Receiver<()>,
+    at: &'static Location<'static>,
+    source: &OnceLock<DumpSource>,
 ) -> ExitCode {
     let mut runner = args.runner();
-    let output = runner.run(async move {
+    let _ = source.set(runner.dump_source());
+    let main = async move {
         tokio::select! {
             biased;
             _ = cancelled => None,
-            output = body() => Some(output),
+            // Watched on its own: the watchdog's channel keeps the main
+            // task's waker alive, not the body's.
+            output = crate::track::watch_main_body(body()) => Some(output),
         }
-    });
+    };
+    let output = runner.run_at(main, None, at);
     runner.close();
     let pending = left_pending(&runner);
     if !pending.is_empty() {

@@ -24,12 +24,14 @@ use tokio::runtime::Handle;
 use crate::builder::Settings;
 use crate::context::{Context, copy_context};
 use crate::current::{self, LoopGuard};
+use crate::dump::DumpSource;
 use crate::event_loop::EventLoop;
 use crate::meta::TaskMeta;
 use crate::shared::{self, LoopShared};
 use crate::signal::{Interrupts, SignalConfig};
+use crate::stop::Stoppable;
 use crate::task::MainTask;
-use crate::{Builder, Error, debug};
+use crate::{Builder, Error, LostPanic, debug};
 
 /// Runs `future` as the main task of a fresh loop, closes the loop, and
 /// returns the future's output: asyncio's `asyncio.run(main())`.
@@ -161,9 +163,12 @@ impl Runner {
     /// A runner with these settings; debug mode on when `slow_poll` is set.
     pub(crate) fn with_settings(settings: Settings, slow_poll: Option<Duration>) -> Self {
         Runner {
-            settings,
             state: State::Created,
-            shared: Arc::new(LoopShared::new(slow_poll)),
+            shared: Arc::new(
+                LoopShared::new(slow_poll)
+                    .cancel_main_on_lost_panic(settings.lost_panic == LostPanic::CancelMain),
+            ),
+            settings,
             _not_send: PhantomData,
         }
     }
@@ -225,7 +230,8 @@ impl Runner {
         self.run_at(future, Some(context), Location::caller())
     }
 
-    fn run_at<F: Future>(
+    /// [`run`](Self::run) or [`run_in`](Self::run_in) called at `at`.
+    pub(crate) fn run_at<F: Future>(
         &mut self,
         future: F,
         context: Option<&Context>,
@@ -240,10 +246,13 @@ impl Runner {
                 return Err(err);
             }
         };
-        let main = MainTask::new(future, &mut lp.main, at, shared.slow_poll());
+        let main = MainTask::new(future, &mut lp.main, at, shared);
         let main = context.unwrap_or(&lp.context).scope_ref(main);
+        let lost = &shared.lost_panics;
+        let main = Stoppable::new(main, lost.cancel_main.then_some(&lost.stop));
         lp.event_loop
             .block_on(interruptible(main, signals, shared::id(shared)))
+            .and_then(|stopped| stopped)
     }
 
     /// One loop per thread: marks this thread as driving the runner's loop,
@@ -299,6 +308,11 @@ impl Runner {
     pub fn handle(&mut self) -> Result<Handle, Error> {
         let lp = Self::lazy_init(&mut self.state, &mut self.settings)?;
         Ok(lp.event_loop.handle().clone())
+    }
+
+    /// The runner's task list, for dumps taken from other threads.
+    pub(crate) fn dump_source(&self) -> DumpSource {
+        DumpSource::new(self.shared.clone())
     }
 
     /// How many task panics nobody retrieved were reported so far.
@@ -391,6 +405,7 @@ impl Loop {
         };
         if let Some(debug) = &shared.debug {
             debug.registry.report_leftovers();
+            debug.registry.closing();
         }
         event_loop.shutdown(timeout);
         let still_running = shared.blocking.len();

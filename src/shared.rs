@@ -40,11 +40,18 @@ impl LoopShared {
         LoopShared {
             debug: slow_poll.map(|slow_poll| DebugState {
                 slow_poll,
-                registry: Registry::default(),
+                registry: Registry::new(crate::track::env_lost_waker_panics()),
             }),
             lost_panics: Arc::default(),
             blocking: TaskTracker::new(),
         }
+    }
+
+    /// Makes the first lost panic (and, in debug mode, a lost waker of the
+    /// main task) stop the main task: `LostPanic::CancelMain`.
+    pub(crate) fn cancel_main_on_lost_panic(mut self, on: bool) -> Self {
+        self.lost_panics = Arc::new(LostPanics::new(on));
+        self
     }
 
     /// The slow-poll threshold, in debug mode.

@@ -59,7 +59,10 @@ impl Drop for SetOnDrop {
 #[should_panic(expected = "timed out")]
 async fn never_finishes() {
     let _cleanup = SetOnDrop(&NEVER_FINISHES_CLEANED_UP);
-    std::future::pending::<()>().await;
+    // A wait that something could still end (`std::future::pending()` could
+    // not: that is a lost waker, which fails the test at once).
+    let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let _ = rx.await;
 }
 
 #[test]

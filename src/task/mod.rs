@@ -33,6 +33,7 @@ use crate::meta::TaskMeta;
 mod handle;
 mod wrapper;
 
+pub use crate::dump::{DumpEntry, TaskDump, TaskState, dump};
 pub use handle::JoinHandle;
 pub(crate) use wrapper::MainTask;
 use wrapper::Spawned;

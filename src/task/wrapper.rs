@@ -1,7 +1,8 @@
 //! The wrapper every runner task is spawned in: it enters the task's own copy
 //! of the context around each poll (and around the drop that cancels it),
-//! makes the task's runner current, times polls in debug mode, and notices a
-//! panic so that one nobody retrieves is reported rather than lost.
+//! makes the task's runner current, times and tracks polls in debug mode (for
+//! the task dump and lost-waker detection), and notices a panic so that one
+//! nobody retrieves is reported rather than lost.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -16,6 +17,7 @@ use crate::current;
 use crate::debug;
 use crate::meta::{Registration, TaskMeta};
 use crate::shared::LoopShared;
+use crate::track;
 
 /// The per-task state every spawn path takes at spawn time.
 pub(super) struct Spawned {
@@ -85,6 +87,10 @@ pin_project_lite::pin_project! {
             if future.is_none() {
                 return;
             }
+            if let Some(registration) = this._registration {
+                // Wakers dropped with the future are not lost.
+                registration.tracked().finish();
+            }
             let _ctx = this.ctx.enter();
             let _runner = current::enter_task(this.runner);
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| future.set(None))) {
@@ -104,16 +110,21 @@ impl<F: Future> Future for Task<F> {
         let _ctx = this.ctx.enter();
         let _runner = current::enter_task(this.runner);
         let meta = &**this.meta;
+        let tracked = this._registration.as_ref().map(Registration::tracked);
         let mut future = this.future;
         match catch_unwind(AssertUnwindSafe(|| {
             let poll = debug::timed_poll(
                 slow_poll,
                 || meta.task_name(),
                 || {
-                    let running = future.as_mut().as_pin_mut();
-                    running
-                        .expect("tokio does not poll a task after it completed")
-                        .poll(cx)
+                    let running = future
+                        .as_mut()
+                        .as_pin_mut()
+                        .expect("tokio does not poll a task after it completed");
+                    match tracked {
+                        Some(tracked) => tracked.poll(cx, |cx| running.poll(cx)),
+                        None => running.poll(cx),
+                    }
                 },
             );
             if poll.is_ready() {
@@ -133,9 +144,13 @@ impl<F: Future> Future for Task<F> {
 }
 
 pin_project_lite::pin_project! {
-    /// The main task's wrapper: times its polls in debug mode. (Its context
-    /// and runner are the run's, entered around it by the runner.)
+    /// The main task's wrapper: times and tracks its polls in debug mode.
+    /// (Its context and runner are the run's, entered around it by the
+    /// runner.)
     pub(crate) struct MainTask<'a, F> {
+        // Declared before the future, so dropped first: the wakers that go
+        // with the future are not lost.
+        track: Option<MainTrack>,
         #[pin]
         future: F,
         meta: &'a TaskMeta,
@@ -143,19 +158,34 @@ pin_project_lite::pin_project! {
     }
 }
 
+/// The main task's entry in the debug-mode registry, for the run.
+struct MainTrack(Registration);
+
+impl Drop for MainTrack {
+    fn drop(&mut self) {
+        self.0.tracked().finish();
+    }
+}
+
 impl<'a, F> MainTask<'a, F> {
-    /// The main task of the run called at `site`.
+    /// The main task of the run called at `site`, of the runner `shared`.
     pub(crate) fn new(
         future: F,
         meta: &'a mut TaskMeta,
         site: &'static Location<'static>,
-        slow_poll: Option<Duration>,
+        shared: &Arc<LoopShared>,
     ) -> Self {
         meta.set_site(site);
+        let track = shared.debug.as_ref().map(|debug| {
+            let lost = &shared.lost_panics;
+            let stop = lost.cancel_main.then(|| Arc::downgrade(lost));
+            MainTrack(debug.registry.register_main(track::main_meta(site), stop))
+        });
         MainTask {
+            track,
             future,
             meta,
-            slow_poll,
+            slow_poll: shared.slow_poll(),
         }
     }
 }
@@ -166,6 +196,14 @@ impl<F: Future> Future for MainTask<'_, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let (future, meta) = (this.future, *this.meta);
-        debug::timed_poll(*this.slow_poll, || meta.task_name(), || future.poll(cx))
+        let tracked = this.track.as_ref().map(|t| t.0.tracked());
+        debug::timed_poll(
+            *this.slow_poll,
+            || meta.task_name(),
+            || match tracked {
+                Some(tracked) => tracked.poll(cx, |cx| future.poll(cx)),
+                None => future.poll(cx),
+            },
+        )
     }
 }
