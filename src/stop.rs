@@ -12,7 +12,8 @@
 use std::future::Future;
 use std::panic::Location;
 use std::pin::Pin;
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use futures::task::AtomicWaker;
@@ -41,8 +42,8 @@ pub(crate) enum StopReason {
 }
 
 impl StopReason {
-    fn error(&self) -> Error {
-        match self.clone() {
+    fn error(self) -> Error {
+        match self {
             StopReason::Panicked {
                 task,
                 spawned_at,
@@ -57,11 +58,14 @@ impl StopReason {
     }
 }
 
-/// A request that the main task stop: the first reason wins.
+/// A request that the main task stop: the first reason wins, and the run it
+/// ends takes it (a reusable runner's next run starts afresh).
 #[derive(Debug, Default)]
 pub(crate) struct StopMain {
-    /// Set once.
-    reason: OnceLock<StopReason>,
+    /// Whether `reason` holds one: the check made at every poll.
+    asked: AtomicBool,
+    /// The first reason not yet taken by a run.
+    reason: Mutex<Option<StopReason>>,
     /// The main task's waker, registered at each poll.
     waker: AtomicWaker,
 }
@@ -69,14 +73,27 @@ pub(crate) struct StopMain {
 impl StopMain {
     /// Asks the main task to stop for `reason`, unless it was asked already.
     pub(crate) fn request(&self, reason: StopReason) {
-        if self.reason.set(reason).is_ok() {
+        let mut slot = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_none() {
+            *slot = Some(reason);
+            self.asked.store(true, Ordering::Release);
+            drop(slot);
             self.waker.wake();
         }
     }
 
-    /// The reason, if a stop was asked for.
-    fn reason(&self) -> Option<&StopReason> {
-        self.reason.get()
+    /// The reason, if a stop was asked for; the run that ends takes it.
+    fn take(&self) -> Option<StopReason> {
+        if !self.asked.load(Ordering::Acquire) {
+            return None;
+        }
+        let reason = self
+            .reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        self.asked.store(false, Ordering::Release);
+        reason
     }
 }
 
@@ -106,14 +123,14 @@ impl<F: Future> Future for Stoppable<'_, F> {
             return this.main.poll(cx).map(Ok);
         };
         stop.waker.register(cx.waker());
-        if let Some(reason) = stop.reason() {
+        if let Some(reason) = stop.take() {
             return Poll::Ready(Err(reason.error()));
         }
         match this.main.poll(cx) {
             Poll::Ready(output) => Poll::Ready(Ok(output)),
             // A stop asked for during the poll (the main task dropped the
             // handle of a task that had panicked) ends the run now.
-            Poll::Pending => match stop.reason() {
+            Poll::Pending => match stop.take() {
                 Some(reason) => Poll::Ready(Err(reason.error())),
                 None => Poll::Pending,
             },
@@ -138,6 +155,7 @@ mod tests {
             spawned_at: site,
             message: "boom".into(),
         });
-        assert!(matches!(stop.reason(), Some(StopReason::LostWaker { .. })));
+        assert!(matches!(stop.take(), Some(StopReason::LostWaker { .. })));
+        assert!(stop.take().is_none(), "taken by the run it ended");
     }
 }
