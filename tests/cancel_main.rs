@@ -32,7 +32,7 @@ fn runner(debug: bool, multi_thread: bool) -> Runner {
 /// How a detached task is started.
 #[derive(Debug, Clone, Copy)]
 enum Spawn {
-    Spawn,
+    Send,
     Local,
     Blocking,
 }
@@ -46,7 +46,7 @@ fn run_with_detached_panic(mut runner: Runner, how: Spawn) -> (Result<(), Error>
     let mut line = 0;
     let result = runner.run(async {
         let handle = match how {
-            Spawn::Spawn => {
+            Spawn::Send => {
                 line = line!() + 1;
                 builder.spawn(async { panic!("boom") }).unwrap()
             }
@@ -90,7 +90,7 @@ fn assert_task_panicked(how: Spawn, multi_thread: bool) {
 
 #[test]
 fn a_lost_panic_of_a_spawned_task_cancels_main_on_the_current_thread_loop() {
-    assert_task_panicked(Spawn::Spawn, false);
+    assert_task_panicked(Spawn::Send, false);
 }
 
 #[test]
@@ -105,7 +105,7 @@ fn a_lost_panic_of_blocking_work_cancels_main_on_the_current_thread_loop() {
 
 #[test]
 fn a_lost_panic_of_a_spawned_task_cancels_main_on_a_multi_thread_runtime() {
-    assert_task_panicked(Spawn::Spawn, true);
+    assert_task_panicked(Spawn::Send, true);
 }
 
 #[test]

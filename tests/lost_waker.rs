@@ -53,10 +53,8 @@ fn a_task_that_keeps_no_waker_is_reported_at_once_with_its_name_and_spawn_site()
     let mut runner = debug_runner();
     let line = capture.during(|| {
         runner.run(async {
-            let line = line!() + 1;
-            let task = runner::task::Builder::new()
-                .name("forgetful")
-                .spawn_local(forgets_its_waker());
+            let builder = runner::task::Builder::new().name("forgetful");
+            let (task, line) = (builder.spawn_local(forgets_its_waker()), line!());
             tokio::task::yield_now().await;
             // Reported by the time the task's first poll ended.
             assert_eq!(lost_waker_reports(&capture).len(), 1);

@@ -32,10 +32,9 @@ fn the_main_task_comes_first_and_each_task_is_listed_under_its_spawner() {
             };
             let parent_line = line!() + 1;
             let parent = Builder::new().name("parent").spawn_local(parent).unwrap();
+            let waits = wait(notify.clone());
             let sibling_line = line!() + 1;
-            let sibling = Builder::new()
-                .name("sibling")
-                .spawn_local(wait(notify.clone()));
+            let sibling = Builder::new().name("sibling").spawn_local(waits);
             for _ in 0..3 {
                 tokio::task::yield_now().await;
             }
