@@ -59,7 +59,7 @@ pub(crate) fn timed_poll<'a, T>(
 }
 
 #[cold]
-fn slow_poll_report(task: TaskName<'_>, took: Duration, threshold: Duration) {
+pub(crate) fn slow_poll_report(task: TaskName<'_>, took: Duration, threshold: Duration) {
     let (took_ms, threshold_ms) = (millis(took), millis(threshold));
     let TaskName { name, site } = task;
     tracing::warn!(

@@ -98,6 +98,7 @@ pub mod __private {
     pub use crate::private::*;
 }
 mod private;
+mod registry;
 mod runner;
 mod shared;
 mod signal;

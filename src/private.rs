@@ -268,7 +268,7 @@ fn run_test<T: Termination>(
             _ = cancelled => None,
             // Watched on its own: the watchdog's channel keeps the main
             // task's waker alive, not the body's.
-            output = crate::track::watch_main_body(body()) => Some(output),
+            output = crate::task::watch_main_body(body()) => Some(output),
         }
     };
     let output = runner.run_at(main, None, at);

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 
-use crate::meta::{LostPanics, Registry};
+use crate::meta::LostPanics;
+use crate::registry::Registry;
 
 /// A runner's state as its tasks see it.
 #[derive(Debug)]

@@ -56,9 +56,10 @@ fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
-/// Nanoseconds since [`epoch`].
-fn now_nanos() -> u64 {
-    u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX >> 1) & !POLLING_BIT
+/// Nanoseconds from [`epoch`] to `at`.
+fn nanos_at(at: Instant) -> u64 {
+    let nanos = at.saturating_duration_since(epoch()).as_nanos();
+    u64::try_from(nanos).unwrap_or(u64::MAX) & !POLLING_BIT
 }
 
 /// What debug mode follows of one task.
@@ -123,7 +124,7 @@ impl Tracked {
             parent: if main { 0 } else { polling() },
             main,
             id: OnceLock::new(),
-            clock: AtomicU64::new(now_nanos()),
+            clock: AtomicU64::new(nanos_at(Instant::now())),
             polls: AtomicU64::new(0),
             wakers: AtomicUsize::new(0),
             flags: AtomicU8::new(0),
@@ -141,9 +142,15 @@ impl Tracked {
     }
 
     /// Polls the future through `poll` with a counting waker, keeping the
-    /// poll state for the dump.
-    pub(crate) fn poll<T>(
+    /// poll state for the dump; reports the poll if it held the thread
+    /// longer than `slow_poll` (the same two clock readings serve both).
+    /// `spare` keeps the last poll's waker when the future kept no clone of
+    /// it, for the next poll to reuse.
+    pub(crate) fn poll<'a, T>(
         self: &Arc<Self>,
+        spare: &mut Spare,
+        slow_poll: Option<Duration>,
+        task: impl FnOnce() -> debug::TaskName<'a>,
         cx: &mut Context<'_>,
         poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
     ) -> Poll<T> {
@@ -152,25 +159,61 @@ impl Tracked {
                 let _ = self.id.set(id);
             }
         }
+        let start = Instant::now();
         self.flags.fetch_and(!(WAITING | WOKEN), Ordering::AcqRel);
         self.clock
-            .store(POLLING_BIT | now_nanos(), Ordering::Release);
+            .store(POLLING_BIT | nanos_at(start), Ordering::Release);
         self.polls.fetch_add(1, Ordering::Relaxed);
-        self.wakers.fetch_add(1, Ordering::AcqRel);
-        let waker = Waker::from(Arc::new(PollWaker {
-            inner: cx.waker().clone(),
-            task: self.clone(),
-        }));
-        let guard = PollGuard {
+        let mut ours = self.poll_waker(spare, cx.waker());
+        let waker = Waker::from(ours.clone());
+        let mut guard = PollGuard {
             task: self,
             prev: (self.serial != 0).then(|| POLLING.replace(self.serial)),
-            finished: false,
+            end: None,
         };
         let result = poll(&mut Context::from_waker(&waker));
-        guard.finish(result.is_pending());
-        // The last waker, if the future kept no clone: reported here.
         drop(waker);
+        let end = Instant::now();
+        guard.end = Some((end, result.is_pending()));
+        drop(guard);
+        match Arc::get_mut(&mut ours) {
+            // The future kept no clone: this was the last waker.
+            Some(unique) => {
+                unique.counted = false;
+                if self.wakers.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    self.last_waker_gone();
+                }
+                spare.0 = Some(ours);
+            }
+            // A clone lives on; if it is dropped meanwhile, this is the last.
+            None => drop(ours),
+        }
+        if let Some(threshold) = slow_poll {
+            let took = end.saturating_duration_since(start);
+            if took > threshold {
+                debug::slow_poll_report(task(), took, threshold);
+            }
+        }
         result
+    }
+
+    /// The waker for a poll: the spare one if there is one, else a new one.
+    fn poll_waker(self: &Arc<Self>, spare: &mut Spare, tokio_waker: &Waker) -> Arc<PollWaker> {
+        self.wakers.fetch_add(1, Ordering::AcqRel);
+        if let Some(mut reused) = spare.0.take() {
+            if let Some(w) = Arc::get_mut(&mut reused) {
+                w.counted = true;
+                if !w.inner.will_wake(tokio_waker) {
+                    w.inner = tokio_waker.clone();
+                }
+                return reused;
+            }
+        }
+        Arc::new(PollWaker {
+            inner: tokio_waker.clone(),
+            task: self.clone(),
+            counted: true,
+        })
     }
 
     /// The task is going away (dropped or cancelled): wakers dropped with
@@ -238,15 +281,9 @@ struct PollGuard<'a> {
     task: &'a Tracked,
     /// The serial that was being polled before, if this task set its own.
     prev: Option<u64>,
-    finished: bool,
-}
-
-impl PollGuard<'_> {
-    fn finish(mut self, pending: bool) {
-        self.finished = true;
-        let flag = if pending { WAITING } else { DONE };
-        self.task.flags.fetch_or(flag, Ordering::AcqRel);
-    }
+    /// When the poll ended and whether it returned `Pending`; `None` while
+    /// it runs (or if it unwound).
+    end: Option<(Instant, bool)>,
 }
 
 impl Drop for PollGuard<'_> {
@@ -254,20 +291,32 @@ impl Drop for PollGuard<'_> {
         if let Some(prev) = self.prev {
             let _ = POLLING.try_with(|p| p.set(prev));
         }
-        self.task.clock.store(now_nanos(), Ordering::Release);
-        if !self.finished {
-            self.task.finish();
-        }
+        let (end, flag) = match self.end {
+            Some((end, true)) => (end, WAITING),
+            Some((end, false)) => (end, DONE),
+            None => (Instant::now(), DONE),
+        };
+        self.task.clock.store(nanos_at(end), Ordering::Release);
+        self.task.flags.fetch_or(flag, Ordering::AcqRel);
     }
 }
 
-/// The waker a tracked task's future gets for one poll: Tokio's, plus the
+/// The waker of a task's last poll, kept for the next when the future kept
+/// no clone of it: saves an allocation per poll for tasks that wake
+/// themselves or are woken through a clone they no longer hold.
+#[derive(Debug, Default)]
+pub(crate) struct Spare(Option<Arc<PollWaker>>);
+
+/// The waker a tracked task's future gets for a poll: Tokio's, plus the
 /// count of live wakers and the wake flag.
-struct PollWaker {
+#[derive(Debug)]
+pub(crate) struct PollWaker {
     /// The waker Tokio gave the poll.
     inner: Waker,
     /// The task it wakes.
     task: Arc<Tracked>,
+    /// Counted in the task's live wakers (not while kept as a spare).
+    counted: bool,
 }
 
 impl Wake for PollWaker {
@@ -287,7 +336,7 @@ impl Wake for PollWaker {
 
 impl Drop for PollWaker {
     fn drop(&mut self) {
-        if self.task.wakers.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.counted && self.task.wakers.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.task.last_waker_gone();
         }
     }
@@ -306,57 +355,4 @@ pub(crate) fn env_lost_waker_panics() -> bool {
         let v = v.trim();
         !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
     })
-}
-
-pin_project_lite::pin_project! {
-    /// A future watched for a lost waker as the main task, without being a
-    /// task of its own: the body of `#[runner::test]`, which runs beside the
-    /// watchdog's cancellation inside the main task (whose own waker that
-    /// cancellation keeps alive).
-    pub(crate) struct Watched<F> {
-        // Declared before the future, so dropped first: the wakers that go
-        // with the future are not lost.
-        watch: Option<Finish>,
-        #[pin]
-        future: F,
-    }
-}
-
-/// Marks a watched future done when dropped.
-struct Finish(Arc<Tracked>);
-
-impl Drop for Finish {
-    fn drop(&mut self) {
-        self.0.finish();
-    }
-}
-
-/// Watches `future` for a lost waker, reported as the main task of the run
-/// this thread drives, and under `LostPanic::CancelMain` stopping it (debug
-/// mode only; otherwise `future` runs as it is).
-pub(crate) fn watch_main_body<F>(future: F) -> Watched<F> {
-    let watch = crate::current::runner().and_then(|shared| {
-        let debug = shared.debug.as_ref()?;
-        let site = crate::current::running_loop()?;
-        let lost = &shared.lost_panics;
-        let stop = lost.cancel_main.then(|| Arc::downgrade(lost));
-        let on_lost = debug.registry.on_lost(stop);
-        Some(Finish(Arc::new(Tracked::watch_only(
-            main_meta(site),
-            on_lost,
-        ))))
-    });
-    Watched { watch, future }
-}
-
-impl<F: std::future::Future> std::future::Future for Watched<F> {
-    type Output = F::Output;
-
-    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        match this.watch {
-            Some(Finish(tracked)) => tracked.poll(cx, |cx| this.future.poll(cx)),
-            None => this.future.poll(cx),
-        }
-    }
 }

@@ -35,8 +35,8 @@ mod wrapper;
 
 pub use crate::dump::{DumpEntry, TaskDump, TaskState, dump};
 pub use handle::JoinHandle;
-pub(crate) use wrapper::MainTask;
 use wrapper::Spawned;
+pub(crate) use wrapper::{MainTask, watch_main_body};
 
 /// Spawns a `Send` future onto the current runtime, in a copy of the current
 /// context: [`tokio::spawn`] plus asyncio's context inheritance.

@@ -15,9 +15,10 @@ use std::time::Duration;
 use crate::context::TaskContext;
 use crate::current;
 use crate::debug;
-use crate::meta::{Registration, TaskMeta};
+use crate::meta::TaskMeta;
+use crate::registry::Registration;
 use crate::shared::LoopShared;
-use crate::track;
+use crate::track::{self, Spare, Tracked};
 
 /// The per-task state every spawn path takes at spawn time.
 pub(super) struct Spawned {
@@ -110,23 +111,21 @@ impl<F: Future> Future for Task<F> {
         let _ctx = this.ctx.enter();
         let _runner = current::enter_task(this.runner);
         let meta = &**this.meta;
-        let tracked = this._registration.as_ref().map(Registration::tracked);
+        let tracked = this._registration.as_mut().map(Registration::parts);
         let mut future = this.future;
         match catch_unwind(AssertUnwindSafe(|| {
-            let poll = debug::timed_poll(
-                slow_poll,
-                || meta.task_name(),
-                || {
-                    let running = future
-                        .as_mut()
-                        .as_pin_mut()
-                        .expect("tokio does not poll a task after it completed");
-                    match tracked {
-                        Some(tracked) => tracked.poll(cx, |cx| running.poll(cx)),
-                        None => running.poll(cx),
-                    }
-                },
-            );
+            let running = future
+                .as_mut()
+                .as_pin_mut()
+                .expect("tokio does not poll a task after it completed");
+            let task = || meta.task_name();
+            let poll = match tracked {
+                // Debug mode: tracked and timed.
+                Some((tracked, spare)) => {
+                    tracked.poll(spare, slow_poll, task, cx, |cx| running.poll(cx))
+                }
+                None => debug::timed_poll(slow_poll, task, || running.poll(cx)),
+            };
             if poll.is_ready() {
                 // Dropped here, in the task's context, so the wrapper's own
                 // drop has nothing left to do for a task that completed.
@@ -196,14 +195,68 @@ impl<F: Future> Future for MainTask<'_, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let (future, meta) = (this.future, *this.meta);
-        let tracked = this.track.as_ref().map(|t| t.0.tracked());
-        debug::timed_poll(
-            *this.slow_poll,
-            || meta.task_name(),
-            || match tracked {
-                Some(tracked) => tracked.poll(cx, |cx| future.poll(cx)),
-                None => future.poll(cx),
-            },
-        )
+        let task = || meta.task_name();
+        match this.track {
+            // Debug mode: tracked and timed.
+            Some(MainTrack(registration)) => {
+                let (tracked, spare) = registration.parts();
+                tracked.poll(spare, *this.slow_poll, task, cx, |cx| future.poll(cx))
+            }
+            None => debug::timed_poll(*this.slow_poll, task, || future.poll(cx)),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future watched for a lost waker as the main task, without being a
+    /// task of its own: the body of `#[runner::test]`, which runs beside the
+    /// watchdog's cancellation inside the main task (whose own waker that
+    /// cancellation keeps alive).
+    pub(crate) struct Watched<F> {
+        // Declared before the future, so dropped first: the wakers that go
+        // with the future are not lost.
+        watch: Option<Finish>,
+        #[pin]
+        future: F,
+    }
+}
+
+/// Marks a watched future done when dropped.
+struct Finish(Arc<Tracked>, Spare);
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}
+
+/// Watches `future` for a lost waker, reported as the main task of the run
+/// this thread drives, and under `LostPanic::CancelMain` stopping it (debug
+/// mode only; otherwise `future` runs as it is).
+pub(crate) fn watch_main_body<F>(future: F) -> Watched<F> {
+    let watch = current::runner().and_then(|shared| {
+        let debug = shared.debug.as_ref()?;
+        let site = current::running_loop()?;
+        let lost = &shared.lost_panics;
+        let stop = lost.cancel_main.then(|| Arc::downgrade(lost));
+        let on_lost = debug.registry.on_lost(stop);
+        let tracked = Arc::new(Tracked::watch_only(track::main_meta(site), on_lost));
+        Some(Finish(tracked, Spare::default()))
+    });
+    Watched { watch, future }
+}
+
+impl<F: Future> Future for Watched<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        match this.watch {
+            Some(Finish(tracked, spare)) => {
+                let task = || tracked.meta.task_name();
+                tracked.poll(spare, None, task, cx, |cx| this.future.poll(cx))
+            }
+            None => this.future.poll(cx),
+        }
     }
 }
