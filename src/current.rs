@@ -182,7 +182,7 @@ mod tests {
     use super::*;
 
     fn shared() -> Arc<LoopShared> {
-        Arc::new(LoopShared::new(None))
+        Arc::new(LoopShared::new(None, false))
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! - a poll that holds the thread longer than the slow-poll threshold;
 //! - a task panic nobody retrieved (always on, debug mode or not);
 //! - tasks still pending when the runner closes;
+//! - a task that lost its waker and can never run again;
 //! - misuse, explained.
 //!
 //! This module only formats and emits: it knows tasks by name and spawn site,
@@ -64,7 +65,7 @@ pub(crate) fn timed_poll<'a, T>(
 }
 
 #[cold]
-fn slow_poll_report(task: TaskName<'_>, took: Duration, threshold: Duration) {
+pub(crate) fn slow_poll_report(task: TaskName<'_>, took: Duration, threshold: Duration) {
     let (took_ms, threshold_ms) = (millis(took), millis(threshold));
     let TaskName { name, site } = task;
     tracing::warn!(
@@ -105,6 +106,22 @@ pub(crate) fn lost_panic(task: TaskName<'_>, message: &str) {
         panic = message,
         "task `{name}` spawned at {site} panicked and nobody retrieved the panic \
          (its JoinHandle was dropped without being awaited): {message}",
+    );
+}
+
+/// A task's poll returned `Pending`, nothing woke it, and no clone of its
+/// waker is left: it can never run again.
+#[cold]
+pub(crate) fn lost_waker(task: TaskName<'_>) {
+    let TaskName { name, site } = task;
+    tracing::warn!(
+        target: "runner",
+        task = name,
+        spawned_at = %site,
+        "lost waker: task `{name}` spawned at {site} returned Pending, was not woken, and \
+         no clone of its waker is left, so it can never run again (it will only be \
+         cancelled); the future it awaits must keep `cx.waker()` and wake it when ready \
+         (`std::future::pending()` never does: await a channel or a signal instead)",
     );
 }
 

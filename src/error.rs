@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::io;
+use std::panic::Location;
 
 /// What went wrong when starting, running or closing a loop.
 ///
@@ -44,6 +45,32 @@ pub enum Error {
     /// The runtime could not be built (the default one, or the one returned
     /// by [`Builder::runtime`](crate::Builder::runtime)).
     Runtime(io::Error),
+    /// A task panicked, nobody could retrieve the panic any more (its
+    /// [`JoinHandle`](crate::JoinHandle) was dropped unread), and the runner
+    /// was built with [`LostPanic::CancelMain`](crate::LostPanic::CancelMain):
+    /// the main task was cancelled. `#[runner::test]` works this way, so a
+    /// test whose background task panicked fails at once.
+    TaskPanicked {
+        /// The task's name (from `runner::task::Builder::name`), or
+        /// `"unnamed"`.
+        task: String,
+        /// Where the task was spawned.
+        spawned_at: &'static Location<'static>,
+        /// The panic message.
+        message: String,
+    },
+    /// Debug mode found that the main task can never run again: its last
+    /// poll returned `Pending`, it was not woken, and no clone of its waker
+    /// is left (a lost waker). With
+    /// [`LostPanic::CancelMain`](crate::LostPanic::CancelMain) (as in
+    /// `#[runner::test]`) the main task is cancelled rather than left to
+    /// hang.
+    LostWaker {
+        /// The task's name (`"main"`).
+        task: String,
+        /// Where the run was called (for `#[runner::test]`, the test).
+        spawned_at: &'static Location<'static>,
+    },
 }
 
 impl fmt::Display for Error {
@@ -62,6 +89,24 @@ impl fmt::Display for Error {
                 "the main task was interrupted (Ctrl-C) and cancelled; its cleanup has run",
             ),
             Error::Runtime(err) => write!(f, "failed to build the Tokio runtime: {err}"),
+            Error::TaskPanicked {
+                task,
+                spawned_at,
+                message,
+            } => write!(
+                f,
+                "task `{task}` spawned at {spawned_at} panicked and nobody can retrieve the \
+                 panic (its JoinHandle was dropped without being awaited): {message}; the main \
+                 task was cancelled (LostPanic::CancelMain). Await the task's JoinHandle to \
+                 handle its panic, or build the runner with LostPanic::Report to only report it",
+            ),
+            Error::LostWaker { task, spawned_at } => write!(
+                f,
+                "the main task `{task}` run at {spawned_at} can never run again: its last poll \
+                 returned Pending without keeping its waker, and nothing woke it (a lost waker); \
+                 it was cancelled (LostPanic::CancelMain). The future it awaits must keep \
+                 `cx.waker()` and wake it when ready; `std::future::pending()` never completes",
+            ),
         }
     }
 }
@@ -106,6 +151,34 @@ mod tests {
     #[test]
     fn interrupted_mentions_ctrl_c() {
         assert!(Error::Interrupted.to_string().contains("Ctrl-C"));
+    }
+
+    #[test]
+    fn task_panicked_names_the_task_its_site_and_the_panic() {
+        let at = Location::caller();
+        let msg = Error::TaskPanicked {
+            task: "fetch".into(),
+            spawned_at: at,
+            message: "boom".into(),
+        }
+        .to_string();
+        assert!(msg.contains("task `fetch`"), "{msg}");
+        assert!(msg.contains(&at.to_string()), "{msg}");
+        assert!(msg.contains(": boom;"), "{msg}");
+        assert!(msg.contains("Await the task's JoinHandle"), "{msg}");
+    }
+
+    #[test]
+    fn lost_waker_names_the_run_and_says_what_to_fix() {
+        let at = Location::caller();
+        let msg = Error::LostWaker {
+            task: "main".into(),
+            spawned_at: at,
+        }
+        .to_string();
+        assert!(msg.contains(&at.to_string()), "{msg}");
+        assert!(msg.contains("lost waker"), "{msg}");
+        assert!(msg.contains("cx.waker()"), "{msg}");
     }
 
     #[test]

@@ -88,6 +88,7 @@ mod builder;
 mod context;
 mod current;
 mod debug;
+mod dump;
 mod error;
 mod event_loop;
 mod lost;
@@ -98,10 +99,13 @@ pub mod __private {
     pub use crate::private::*;
 }
 mod private;
+mod registry;
 mod runner;
 mod shared;
 mod signal;
+mod stop;
 pub mod task;
+mod track;
 
 pub use builder::{Builder, LostPanic};
 pub use context::{Context, ContextError, ContextVar, Scope, SetGuard, Token, copy_context};

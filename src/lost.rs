@@ -31,18 +31,45 @@ use std::sync::{Mutex, MutexGuard, PoisonError, Weak};
 use tokio::task::{AbortHandle, Id};
 
 use crate::debug::{self, TaskName};
+use crate::stop::{StopMain, StopReason};
 
-/// A runner's count of task panics nobody retrieved.
+/// A runner's count of task panics nobody retrieved, and what the first one
+/// does under `LostPanic::CancelMain`.
 #[derive(Debug, Default)]
 pub(crate) struct LostPanics {
     /// How many were reported.
     count: AtomicUsize,
+    /// `LostPanic::CancelMain`: a lost panic stops the main task.
+    pub(crate) cancel_main: bool,
+    /// Where the stop is asked for.
+    pub(crate) stop: StopMain,
 }
 
 impl LostPanics {
+    /// A count whose first panic stops the main task when `cancel_main`.
+    pub(crate) fn new(cancel_main: bool) -> Self {
+        LostPanics {
+            cancel_main,
+            ..LostPanics::default()
+        }
+    }
+
     /// How many lost panics were reported so far.
     pub(crate) fn count(&self) -> usize {
         self.count.load(Ordering::Acquire)
+    }
+
+    /// Counts a lost panic, and asks the main task to stop under
+    /// `CancelMain`.
+    fn record(&self, task: TaskName<'_>, message: &str) {
+        self.count.fetch_add(1, Ordering::AcqRel);
+        if self.cancel_main {
+            self.stop.request(StopReason::Panicked {
+                task: task.name.to_owned(),
+                spawned_at: task.site,
+                message: message.to_owned(),
+            });
+        }
     }
 }
 
@@ -61,16 +88,13 @@ pub(crate) struct Panic {
 
 impl Panic {
     fn report(self) {
-        let name = self.name.as_deref().unwrap_or("unnamed");
-        debug::lost_panic(
-            TaskName {
-                name,
-                site: self.site,
-            },
-            &self.message,
-        );
+        let task = TaskName {
+            name: self.name.as_deref().unwrap_or("unnamed"),
+            site: self.site,
+        };
+        debug::lost_panic(task, &self.message);
         if let Some(lost) = self.runner.upgrade() {
-            lost.count.fetch_add(1, Ordering::AcqRel);
+            lost.record(task, &self.message);
         }
     }
 }

@@ -15,7 +15,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::mem;
 use std::panic::Location;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,13 +25,15 @@ use tokio::runtime::Handle;
 use crate::builder::Settings;
 use crate::context::{Context, TaskContext};
 use crate::current::{self, LoopGuard};
+use crate::dump::{self, DumpSource};
 use crate::event_loop::EventLoop;
 use crate::lost;
 use crate::meta::TaskMeta;
 use crate::shared::{self, LoopShared};
 use crate::signal::{Interrupts, LastWords, SignalConfig};
+use crate::stop::Stoppable;
 use crate::task::MainTask;
-use crate::{Builder, Error, debug};
+use crate::{Builder, Error, LostPanic, debug};
 
 /// Runs `future` as the main task of a fresh loop, closes the loop, and
 /// returns the future's output: asyncio's `asyncio.run(main())`.
@@ -164,9 +166,12 @@ impl Runner {
     /// A runner with these settings; debug mode on when `slow_poll` is set.
     pub(crate) fn with_settings(settings: Settings, slow_poll: Option<Duration>) -> Self {
         Runner {
-            settings,
             state: State::Created,
-            shared: Arc::new(LoopShared::new(slow_poll)),
+            shared: Arc::new(LoopShared::new(
+                slow_poll,
+                settings.lost_panic == LostPanic::CancelMain,
+            )),
+            settings,
             _not_send: PhantomData,
         }
     }
@@ -228,7 +233,8 @@ impl Runner {
         self.run_at(future, Some(context), Location::caller())
     }
 
-    fn run_at<F: Future>(
+    /// [`run`](Self::run) or [`run_in`](Self::run_in) called at `at`.
+    pub(crate) fn run_at<F: Future>(
         &mut self,
         future: F,
         context: Option<&Context>,
@@ -244,17 +250,17 @@ impl Runner {
             }
         };
         let own = context.is_none().then_some(&mut lp.context);
-        let main = MainTask::new(future, own, &mut lp.main, at, shared.slow_poll());
+        let main = MainTask::new(future, own, &mut lp.main, at, shared);
         let main = match context {
             Some(context) => Either::Left(context.scope_ref(main)),
             None => Either::Right(main),
         };
-        // Pinned here: what the loop moves around is a pointer, not the
-        // user's future.
-        let main = pin!(main);
-        let last_words = shared.debug.is_some().then(|| last_words(at));
+        let lost = &shared.lost_panics;
+        let main = Stoppable::new(main, lost.cancel_main.then_some(&lost.stop));
+        let last_words = shared.debug.is_some().then(|| last_words(shared, at));
         lp.event_loop
             .block_on(interruptible(main, signals, shared::id(shared), last_words))
+            .and_then(|stopped| stopped)
     }
 
     /// One loop per thread: marks this thread as driving the runner's loop,
@@ -315,6 +321,11 @@ impl Runner {
     pub fn handle(&mut self) -> Result<Handle, Error> {
         let lp = Self::lazy_init(&mut self.state, &mut self.settings, Location::caller())?;
         Ok(lp.event_loop.handle().clone())
+    }
+
+    /// The runner's task list, for dumps taken from other threads.
+    pub(crate) fn dump_source(&self) -> DumpSource {
+        DumpSource::new(self.shared.clone())
     }
 
     /// How many task panics nobody retrieved were reported so far.
@@ -413,6 +424,7 @@ impl Loop {
         };
         if let Some(debug) = &shared.debug {
             debug.registry.report_leftovers();
+            debug.registry.closing();
         }
         event_loop.shutdown(timeout);
         lost::sweep();
@@ -427,24 +439,31 @@ impl Loop {
 /// Runs the main task until it completes or a handled signal cancels it
 /// (see the signal module); without signal handling, just the main task.
 /// In debug mode a second Ctrl-C prints `last_words` before it kills.
+///
+/// The main task moves in, so that it is dropped inside the loop (its `Drop`
+/// may use the runtime) whatever ends the run.
 async fn interruptible<F: Future>(
-    main: Pin<&mut F>,
+    main: F,
     signals: SignalConfig,
     owner: usize,
     last_words: Option<LastWords>,
 ) -> Result<F::Output, Error> {
+    let main = pin!(main);
     match Interrupts::arm(signals, owner, last_words) {
         Some(mut interrupts) => interrupts.run_main(main).await,
         None => Ok(main.await),
     }
 }
 
-/// What debug mode prints when a second Ctrl-C kills the process.
-fn last_words(at: &'static Location<'static>) -> LastWords {
+/// What debug mode prints when a second Ctrl-C kills the process: the task
+/// dump (taken without waiting on any lock the stuck loop may hold).
+fn last_words(shared: &Arc<LoopShared>, at: &'static Location<'static>) -> LastWords {
+    let shared = shared.clone();
     Arc::new(move || {
+        let dump = dump::last_words(&shared).unwrap_or_default();
         format!(
-            "runner: a second Ctrl-C kills the process; the main task of the run \
-             started at {at} had not finished\n"
+            "runner: a second Ctrl-C kills the process; the run started at {at} had not \
+             finished. Its tasks:\n{dump}\n"
         )
     })
 }

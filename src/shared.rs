@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio_util::task::TaskTracker;
 
 use crate::lost::LostPanics;
-use crate::meta::Registry;
+use crate::registry::Registry;
 
 /// A runner's state as its tasks see it.
 #[derive(Debug)]
@@ -36,14 +36,16 @@ pub(crate) struct DebugState {
 }
 
 impl LoopShared {
-    /// A runner's shared state; debug mode on when `slow_poll` is given.
-    pub(crate) fn new(slow_poll: Option<Duration>) -> Self {
+    /// A runner's shared state; debug mode on when `slow_poll` is given;
+    /// `cancel_main`: the first lost panic (and, in debug mode, a lost waker
+    /// of the main task) stops the main task (`LostPanic::CancelMain`).
+    pub(crate) fn new(slow_poll: Option<Duration>, cancel_main: bool) -> Self {
         LoopShared {
             debug: slow_poll.map(|slow_poll| DebugState {
                 slow_poll,
-                registry: Registry::default(),
+                registry: Registry::new(crate::track::env_lost_waker_panics()),
             }),
-            lost_panics: Arc::default(),
+            lost_panics: Arc::new(LostPanics::new(cancel_main)),
             blocking: TaskTracker::new(),
         }
     }

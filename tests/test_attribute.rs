@@ -60,7 +60,10 @@ impl Drop for SetOnDrop {
 #[should_panic(expected = "timed out")]
 async fn never_finishes() {
     let _cleanup = SetOnDrop(&NEVER_FINISHES_CLEANED_UP);
-    std::future::pending::<()>().await;
+    // A wait that something could still end (`std::future::pending()` could
+    // not: that is a lost waker, which fails the test at once).
+    let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let _ = rx.await;
 }
 
 #[test]
@@ -147,7 +150,9 @@ static STUCK_WHILE_BLOCKING_WORK_RUNS: Gate = Gate::new();
 #[should_panic(expected = "timed out")]
 async fn stuck_while_blocking_work_runs() {
     start_blocking_work(&STUCK_WHILE_BLOCKING_WORK_RUNS).await;
-    std::future::pending::<()>().await;
+    // A wait that something could still end (not a lost waker).
+    let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let _ = rx.await;
 }
 
 #[test]

@@ -2,12 +2,12 @@
 //! own, and the real-clock watchdog that fails it when `timeout` expires.
 
 use std::future::Future;
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::process::{ExitCode, Termination};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use tokio::sync::oneshot;
 
 use super::Args;
 use crate::Runner;
+use crate::dump::DumpSource;
 
 /// How `#[runner::test]` passes the body: a function pointer (`Send` even
 /// when the future is not) that makes the boxed future on the test's thread.
@@ -42,7 +43,11 @@ pub fn left_pending(runner: &Runner) -> Vec<String> {
 /// When the watchdog fires ("test timed out after ..."), when the body
 /// panics (the panic is resumed here, so `#[should_panic]` sees it), and when
 /// a runner task panicked and nobody retrieved the panic.
+#[track_caller]
 pub fn test<T: Termination + 'static>(args: Args, body: TestBody<T>) -> ExitCode {
+    // The test's own line (the attribute's): the main task's spawn site in
+    // reports and dumps.
+    let at = Location::caller();
     let (done, finished) = mpsc::channel();
     let (cancel, cancelled) = oneshot::channel();
     let progress = Arc::new(Progress::default());
@@ -54,7 +59,7 @@ pub fn test<T: Termination + 'static>(args: Args, body: TestBody<T>) -> ExitCode
     worker
         .spawn(move || {
             let result = panic::catch_unwind(AssertUnwindSafe(|| {
-                run_test(args, body, cancelled, &reported)
+                run_test(args, body, cancelled, at, &reported)
             }));
             let _ = done.send(result);
         })
@@ -88,6 +93,8 @@ enum Phase {
 /// What the test's thread tells its watchdog.
 #[derive(Debug, Default)]
 struct Progress {
+    /// Where the watchdog takes a dump of the runner's tasks from.
+    tasks: OnceLock<DumpSource>,
     /// Set once, when the body has ended and `close` starts.
     closing: AtomicBool,
     /// Blocking work started through `runner::spawn_blocking` still running
@@ -136,6 +143,12 @@ fn timed_out<R>(
     finished: &mpsc::Receiver<R>,
     progress: &Progress,
 ) -> ! {
+    if let Some(tasks) = progress.tasks.get() {
+        eprintln!(
+            "#[runner::test]: timed out after {timeout:?}; the test's tasks:\n{}",
+            tasks.dump()
+        );
+    }
     let what = match progress.phase() {
         Phase::Closing => format!("the body returned, but {}", progress.close_waits()),
         Phase::Body => {
@@ -158,16 +171,21 @@ fn run_test<T: Termination>(
     args: Args,
     body: TestBody<T>,
     cancelled: oneshot::Receiver<()>,
+    at: &'static Location<'static>,
     progress: &Progress,
 ) -> ExitCode {
     let mut runner = args.runner();
-    let output = runner.run(async move {
+    let _ = progress.tasks.set(runner.dump_source());
+    let main = async move {
         tokio::select! {
             biased;
             _ = cancelled => None,
-            output = body() => Some(output),
+            // Watched on its own: the watchdog's channel keeps the main
+            // task's waker alive, not the body's.
+            output = crate::task::watch_main_body(body()) => Some(output),
         }
-    });
+    };
+    let output = runner.run_at(main, None, at);
     progress.closing(&runner);
     runner.close();
     let pending = left_pending(&runner);

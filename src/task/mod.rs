@@ -31,9 +31,10 @@ use crate::current;
 mod handle;
 mod wrapper;
 
+pub use crate::dump::{DumpEntry, TaskDump, TaskState, dump};
 pub use handle::JoinHandle;
-pub(crate) use wrapper::MainTask;
 use wrapper::Spawned;
+pub(crate) use wrapper::{MainTask, watch_main_body};
 
 /// Spawns a `Send` future onto the current runtime, in a copy of the current
 /// context: [`tokio::spawn`] plus asyncio's context inheritance.
@@ -79,7 +80,7 @@ where
     F::Output: Send + 'static,
 {
     let spawned = Spawned::new(name, location);
-    let meta = spawned.meta.clone();
+    let meta = spawned.meta();
     let task = spawned.wrap(future);
     // On a current-thread loop's own thread the `LocalSet` runs the task on
     // this same thread, as the runtime would, for less per task.
@@ -133,7 +134,7 @@ where
     F::Output: 'static,
 {
     let spawned = Spawned::new(name, location);
-    let meta = spawned.meta.clone();
+    let meta = spawned.meta();
     JoinHandle::new(tokio::task::spawn_local(spawned.wrap(future)), meta)
 }
 
@@ -187,12 +188,8 @@ where
     // Counted until the closure is done, ran or not, so that `close` can
     // tell whether its shutdown timeout expired with work still running.
     let running = spawned.runner.as_ref().map(|r| r.blocking.token());
-    let Spawned {
-        ident,
-        runner,
-        meta,
-        ..
-    } = spawned;
+    let meta = spawned.meta();
+    let Spawned { ident, runner, .. } = spawned;
     // The closure runs on a pool thread; if its handle is already gone when
     // it panics, the report is made there, to the spawner's subscriber,
     // where the run's other reports go.

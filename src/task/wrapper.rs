@@ -1,7 +1,8 @@
 //! The wrapper every runner task is spawned in: it enters the task's own copy
 //! of the context around each poll (and around the drop that cancels it),
-//! makes the task's runner current, times polls in debug mode, and notices a
-//! panic so that one nobody retrieves is reported rather than lost.
+//! makes the task's runner current, times and tracks polls in debug mode (for
+//! the task dump and lost-waker detection), and notices a panic so that one
+//! nobody retrieves is reported rather than lost.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -15,8 +16,10 @@ use crate::context::TaskContext;
 use crate::current;
 use crate::debug;
 use crate::lost::{self, Panic};
-use crate::meta::{Registration, TaskMeta};
+use crate::meta::TaskMeta;
+use crate::registry::Registration;
 use crate::shared::LoopShared;
+use crate::track::{self, Spare, Tracked};
 
 /// Who a task is, carried by the task itself: the spawn site, and the name
 /// when one was given (boxed: names are rare, the wrapper stays small).
@@ -52,24 +55,14 @@ impl Ident {
     }
 }
 
-/// Debug mode's record of a task and its place in the registry, dropped
-/// with the task.
-pub(super) struct DebugTask {
-    /// Shared with the registry and the task's `JoinHandle`.
-    meta: Arc<TaskMeta>,
-    /// Leaves the registry when dropped.
-    _registration: Registration,
-}
-
 /// The per-task state every spawn path takes at spawn time.
 pub(super) struct Spawned {
     /// Who the task is.
     pub(super) ident: Ident,
     /// The spawner's runner, if it runs inside one.
     pub(super) runner: Option<Arc<LoopShared>>,
-    /// Debug mode's record, shared with the handle.
-    pub(super) meta: Option<Arc<TaskMeta>>,
-    /// The registry entry, in debug mode.
+    /// The task's place in debug mode's registry (its record shared with
+    /// the handle and the task dump), dropped with the task.
     registration: Option<Registration>,
 }
 
@@ -77,38 +70,31 @@ impl Spawned {
     /// Reads the spawner's runner and, in debug mode, registers the task.
     pub(super) fn new(name: Option<&str>, site: &'static Location<'static>) -> Self {
         let runner = current::runner();
-        let debug = runner.as_ref().and_then(|r| r.debug.as_ref());
-        let (meta, registration) = match debug {
-            None => (None, None),
-            Some(debug) => {
-                let meta = Arc::new(TaskMeta::new(name, site));
-                let registration = debug.registry.register(&meta);
-                (Some(meta), Some(registration))
-            }
-        };
+        let registration = runner.as_ref().and_then(|r| r.debug.as_ref()).map(|debug| {
+            debug
+                .registry
+                .register(&Arc::new(TaskMeta::new(name, site)))
+        });
         Spawned {
             ident: Ident::new(name, site),
             runner,
-            meta,
             registration,
         }
     }
 
+    /// Debug mode's record of the task, for its `JoinHandle`.
+    pub(super) fn meta(&self) -> Option<Arc<TaskMeta>> {
+        self.registration.as_ref().map(|r| r.tracked().meta.clone())
+    }
+
     /// The task to hand to Tokio; it runs in a copy of the current context.
     pub(super) fn wrap<F>(self, future: F) -> Task<F> {
-        let debug = match (self.meta, self.registration) {
-            (Some(meta), Some(registration)) => Some(Box::new(DebugTask {
-                meta,
-                _registration: registration,
-            })),
-            _ => None,
-        };
         Task {
             future: Some(future),
             ctx: TaskContext::capture(),
             runner: self.runner,
             ident: self.ident,
-            debug,
+            registration: self.registration,
         }
     }
 }
@@ -123,7 +109,7 @@ pin_project_lite::pin_project! {
         // Also where debug mode's settings are read from.
         runner: Option<Arc<LoopShared>>,
         ident: Ident,
-        debug: Option<Box<DebugTask>>,
+        registration: Option<Registration>,
     }
 
     // Cancelling a task drops its future: that runs in the task's context
@@ -138,6 +124,10 @@ pin_project_lite::pin_project! {
             let mut future = this.future;
             if future.is_none() {
                 return;
+            }
+            if let Some(registration) = this.registration {
+                // Wakers dropped with the future are not lost.
+                registration.tracked().finish();
             }
             let _ctx = this.ctx.enter();
             let _runner = current::enter_task(this.runner);
@@ -159,22 +149,22 @@ impl<F: Future> Future for Task<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let slow_poll = this
-            .debug
+            .registration
             .as_ref()
             .and_then(|_| this.runner.as_ref()?.slow_poll());
         let _ctx = this.ctx.enter();
         let _runner = current::enter_task(this.runner);
+        let tracked = this.registration.as_mut().map(Registration::parts);
         let mut future = this.future;
         let polled = catch_unwind(AssertUnwindSafe(|| {
-            let poll = match this.debug {
+            let poll = match tracked {
                 None => poll_future(future.as_mut(), cx),
-                Some(debug) => {
-                    let meta = &debug.meta;
-                    debug::timed_poll(
-                        slow_poll,
-                        || meta.task_name(),
-                        || poll_future(future.as_mut(), cx),
-                    )
+                // Debug mode: tracked and timed.
+                Some((tracked, spare)) => {
+                    let task = || tracked.meta.task_name();
+                    tracked.poll(spare, slow_poll, task, cx, |cx| {
+                        poll_future(future.as_mut(), cx)
+                    })
                 }
             };
             if poll.is_ready() {
@@ -210,8 +200,8 @@ fn poll_future<F: Future>(
 pin_project_lite::pin_project! {
     /// The main task's wrapper: enters the runner's own context around each
     /// poll and around the drop of the future (whatever ends the run), and
-    /// times polls in debug mode. A run in a given `Context` has no own
-    /// context here: a `Scope` around this wrapper enters that one.
+    /// times and tracks polls in debug mode. A run in a given `Context` has
+    /// no own context here: a `Scope` around this wrapper enters that one.
     pub(crate) struct MainTask<'a, F> {
         // `None` once complete or dropped.
         #[pin]
@@ -219,6 +209,7 @@ pin_project_lite::pin_project! {
         ctx: Option<&'a mut TaskContext>,
         meta: &'a TaskMeta,
         slow_poll: Option<Duration>,
+        track: Option<MainTrack>,
     }
 
     impl<F> PinnedDrop for MainTask<'_, F> {
@@ -228,6 +219,10 @@ pin_project_lite::pin_project! {
             if future.is_none() {
                 return;
             }
+            if let Some(MainTrack(registration)) = this.track {
+                // Wakers dropped with the future are not lost.
+                registration.tracked().finish();
+            }
             let _ctx = this.ctx.as_deref_mut().map(TaskContext::enter);
             future.set(None);
         }
@@ -235,20 +230,27 @@ pin_project_lite::pin_project! {
 }
 
 impl<'a, F> MainTask<'a, F> {
-    /// The main task of the run called at `site`, in `ctx` when given.
+    /// The main task of the run called at `site`, of the runner `shared`, in
+    /// `ctx` when given.
     pub(crate) fn new(
         future: F,
         ctx: Option<&'a mut TaskContext>,
         meta: &'a mut TaskMeta,
         site: &'static Location<'static>,
-        slow_poll: Option<Duration>,
+        shared: &Arc<LoopShared>,
     ) -> Self {
         meta.set_site(site);
+        let track = shared.debug.as_ref().map(|debug| {
+            let lost = &shared.lost_panics;
+            let stop = lost.cancel_main.then(|| Arc::downgrade(lost));
+            MainTrack(debug.registry.register_main(track::main_meta(site), stop))
+        });
         MainTask {
             future: Some(future),
             ctx,
             meta,
-            slow_poll,
+            slow_poll: shared.slow_poll(),
+            track,
         }
     }
 }
@@ -260,15 +262,84 @@ impl<F: Future> Future for MainTask<'_, F> {
         let this = self.project();
         let _ctx = this.ctx.as_deref_mut().map(TaskContext::enter);
         let (mut future, meta) = (this.future, *this.meta);
-        let poll = debug::timed_poll(
-            *this.slow_poll,
-            || meta.task_name(),
-            || poll_future(future.as_mut(), cx),
-        );
+        let task = || meta.task_name();
+        let poll = match this.track {
+            None => debug::timed_poll(*this.slow_poll, task, || poll_future(future.as_mut(), cx)),
+            // Debug mode: tracked and timed.
+            Some(MainTrack(registration)) => {
+                let (tracked, spare) = registration.parts();
+                tracked.poll(spare, *this.slow_poll, task, cx, |cx| {
+                    poll_future(future.as_mut(), cx)
+                })
+            }
+        };
         if poll.is_ready() {
             // Dropped here, in its context.
             future.set(None);
         }
         poll
+    }
+}
+
+/// The main task's entry in the debug-mode registry, for the run.
+struct MainTrack(Registration);
+
+impl Drop for MainTrack {
+    fn drop(&mut self) {
+        self.0.tracked().finish();
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future watched for a lost waker as the main task, without being a
+    /// task of its own: the body of `#[runner::test]`, which runs beside the
+    /// watchdog's cancellation inside the main task (whose own waker that
+    /// cancellation keeps alive).
+    pub(crate) struct Watched<F> {
+        // Declared before the future, so dropped first: the wakers that go
+        // with the future are not lost.
+        watch: Option<Finish>,
+        #[pin]
+        future: F,
+    }
+}
+
+/// Marks a watched future done when dropped.
+struct Finish(Arc<Tracked>, Spare);
+
+impl Drop for Finish {
+    fn drop(&mut self) {
+        self.0.finish();
+    }
+}
+
+/// Watches `future` for a lost waker, reported as the main task of the run
+/// this thread drives, and under `LostPanic::CancelMain` stopping it (debug
+/// mode only; otherwise `future` runs as it is).
+pub(crate) fn watch_main_body<F>(future: F) -> Watched<F> {
+    let watch = current::runner().and_then(|shared| {
+        let debug = shared.debug.as_ref()?;
+        let site = current::running_loop()?;
+        let lost = &shared.lost_panics;
+        let stop = lost.cancel_main.then(|| Arc::downgrade(lost));
+        let on_lost = debug.registry.on_lost(stop);
+        let tracked = Arc::new(Tracked::watch_only(track::main_meta(site), on_lost));
+        Some(Finish(tracked, Spare::default()))
+    });
+    Watched { watch, future }
+}
+
+impl<F: Future> Future for Watched<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        match this.watch {
+            Some(Finish(tracked, spare)) => {
+                let task = || tracked.meta.task_name();
+                tracked.poll(spare, None, task, cx, |cx| this.future.poll(cx))
+            }
+            None => this.future.poll(cx),
+        }
     }
 }

@@ -1,0 +1,258 @@
+//! Debug mode's registry of a runner's live tasks: what the report at close
+//! names as left pending, and what the task dump lists. Each entry is the
+//! task's [`Tracked`] record; a task leaves the registry when it is dropped.
+#![forbid(unsafe_code)]
+
+use std::mem;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
+
+use crate::debug::{self, TaskName};
+use crate::lost::LostPanics;
+use crate::meta::TaskMeta;
+use crate::track::{OnLost, Spare, Tracked};
+
+/// Debug mode's list of a runner's live tasks, for the report at close and
+/// the task dump.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    /// Live tasks.
+    tasks: Arc<Mutex<Slab>>,
+    /// `name at file:line:col` of each task reported pending at close.
+    left_pending: Mutex<Vec<String>>,
+    /// Set when the runner closes: its tasks are dropped, and wakers going
+    /// with them are not lost.
+    closing: Arc<AtomicBool>,
+    /// `RUNNER_LOST_WAKER_PANICS`, read when the runner was built.
+    lost_waker_panics: bool,
+}
+
+/// How many times a task dump tries the registry's lock before it gives up
+/// (the lock is held only to add or remove one task).
+const DUMP_LOCK_TRIES: usize = 100;
+
+impl Registry {
+    /// An empty registry; `lost_waker_panics`: a lost waker panics after its
+    /// report.
+    pub(crate) fn new(lost_waker_panics: bool) -> Self {
+        Registry {
+            lost_waker_panics,
+            ..Registry::default()
+        }
+    }
+
+    /// Records a task until the returned registration is dropped.
+    pub(crate) fn register(&self, meta: &Arc<TaskMeta>) -> Registration {
+        self.insert(Tracked::new(meta.clone(), false, self.on_lost(None)))
+    }
+
+    /// Records the main task of a run at `site` until the registration is
+    /// dropped; `stop` is where a lost waker stops it (`CancelMain`).
+    pub(crate) fn register_main(
+        &self,
+        meta: Arc<TaskMeta>,
+        stop: Option<Weak<LostPanics>>,
+    ) -> Registration {
+        self.insert(Tracked::new(meta, true, self.on_lost(stop)))
+    }
+
+    /// What a lost waker of one of this registry's tasks does.
+    pub(crate) fn on_lost(&self, stop: Option<Weak<LostPanics>>) -> OnLost {
+        OnLost {
+            closing: Some(self.closing.clone()),
+            stop,
+            panic: self.lost_waker_panics,
+        }
+    }
+
+    fn insert(&self, tracked: Tracked) -> Registration {
+        let tracked = Arc::new(tracked);
+        let key = lock(&self.tasks).insert(tracked.clone());
+        Registration(Box::new(Entry {
+            key,
+            tasks: self.tasks.clone(),
+            tracked,
+            spare: Spare::default(),
+        }))
+    }
+
+    /// The live tasks, unless the lock stays taken (by a thread that may be
+    /// stuck) for [`DUMP_LOCK_TRIES`] tries.
+    pub(crate) fn snapshot(&self) -> Option<Vec<Arc<Tracked>>> {
+        for _ in 0..DUMP_LOCK_TRIES {
+            let slab = match self.tasks.try_lock() {
+                Ok(slab) => slab,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => {
+                    std::thread::yield_now();
+                    continue;
+                }
+            };
+            return Some(slab.live().cloned().collect());
+        }
+        None
+    }
+
+    /// The runner is closing: lost wakers are no longer reported.
+    pub(crate) fn closing(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
+    /// Reports every task still pending (it is about to be cancelled),
+    /// except those whose abort was already asked for: Tokio drops an
+    /// aborted task only when its scheduler next gets to it.
+    pub(crate) fn report_leftovers(&self) {
+        let mut pending: Vec<Arc<TaskMeta>> = lock(&self.tasks)
+            .live()
+            .filter(|t| !t.main && !t.meta.abort_requested())
+            .map(|t| t.meta.clone())
+            .collect();
+        if pending.is_empty() {
+            return;
+        }
+        pending.sort_by_key(|m| {
+            let site = m.site();
+            (site.file(), site.line(), site.column())
+        });
+        let names: Vec<TaskName<'_>> = pending.iter().map(|m| m.task_name()).collect();
+        *lock(&self.left_pending) = names
+            .iter()
+            .map(|t| format!("`{}` spawned at {}", t.name, t.site))
+            .collect();
+        debug::leftovers(&names);
+    }
+
+    /// The tasks the close report named as pending.
+    pub(crate) fn left_pending(&self) -> Vec<String> {
+        lock(&self.left_pending).clone()
+    }
+}
+
+/// Removes a task from the registry when the task is dropped (finished or
+/// cancelled). Boxed, so that the task wrapper's `Option<Registration>`
+/// stays one word when debug mode is off.
+#[derive(Debug)]
+pub(crate) struct Registration(Box<Entry>);
+
+#[derive(Debug)]
+struct Entry {
+    /// The task's slot.
+    key: usize,
+    /// The registry's tasks.
+    tasks: Arc<Mutex<Slab>>,
+    /// What is followed of the task.
+    tracked: Arc<Tracked>,
+    /// The task's last waker, kept for its next poll.
+    spare: Spare,
+}
+
+impl Registration {
+    /// What debug mode follows of the task.
+    pub(crate) fn tracked(&self) -> &Arc<Tracked> {
+        &self.0.tracked
+    }
+
+    /// What debug mode follows of the task, and the waker kept for its
+    /// next poll.
+    pub(crate) fn parts(&mut self) -> (&Arc<Tracked>, &mut Spare) {
+        (&self.0.tracked, &mut self.0.spare)
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let removed = lock(&self.0.tasks).remove(self.0.key);
+        // Dropped outside the lock.
+        drop(removed);
+    }
+}
+
+/// Nothing panics while a registry lock is held, so poison carries no
+/// meaning.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The live tasks, each in a slot of a vector whose free slots form a
+/// list: registering and leaving are O(1) with no hashing, which keeps
+/// debug mode's cost per spawn low.
+#[derive(Debug, Default)]
+struct Slab {
+    /// Every slot ever used.
+    slots: Vec<Slot>,
+    /// The first free slot; `slots.len()` when none is free.
+    next_free: usize,
+    /// How many slots hold a task.
+    len: usize,
+}
+
+#[derive(Debug)]
+enum Slot {
+    /// A live task.
+    Occupied(Arc<Tracked>),
+    /// Free; holds the next free slot.
+    Vacant(usize),
+}
+
+impl Slab {
+    fn insert(&mut self, meta: Arc<Tracked>) -> usize {
+        let key = self.next_free;
+        if key == self.slots.len() {
+            self.slots.push(Slot::Occupied(meta));
+            self.next_free = key + 1;
+        } else if let Slot::Vacant(next) = mem::replace(&mut self.slots[key], Slot::Occupied(meta))
+        {
+            self.next_free = next;
+        }
+        self.len += 1;
+        key
+    }
+
+    fn remove(&mut self, key: usize) -> Option<Arc<Tracked>> {
+        let slot = self.slots.get_mut(key)?;
+        if let Slot::Vacant(_) = slot {
+            return None;
+        }
+        let Slot::Occupied(meta) = mem::replace(slot, Slot::Vacant(self.next_free)) else {
+            unreachable!("checked above");
+        };
+        self.next_free = key;
+        self.len -= 1;
+        Some(meta)
+    }
+
+    fn live(&self) -> impl Iterator<Item = &Arc<Tracked>> {
+        self.slots.iter().filter_map(|slot| match slot {
+            Slot::Occupied(meta) => Some(meta),
+            Slot::Vacant(_) => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::Location;
+
+    use super::*;
+
+    fn meta() -> Arc<TaskMeta> {
+        Arc::new(TaskMeta::new(Some("t"), Location::caller()))
+    }
+
+    #[test]
+    fn registrations_leave_the_registry_when_dropped() {
+        let registry = Registry::default();
+        let meta = meta();
+        let a = registry.register(&meta);
+        let b = registry.register(&meta);
+        assert_eq!(lock(&registry.tasks).len, 2);
+        drop(a);
+        assert_eq!(lock(&registry.tasks).len, 1);
+        let c = registry.register(&meta);
+        assert_eq!(lock(&registry.tasks).live().count(), 2);
+        drop(b);
+        drop(c);
+        assert_eq!(lock(&registry.tasks).len, 0);
+        assert_eq!(lock(&registry.tasks).live().count(), 0);
+    }
+}

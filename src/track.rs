@@ -1,0 +1,359 @@
+//! What debug mode follows of each task while it lives: whether it is being
+//! polled or idle and since when, which task spawned it, its Tokio id, and
+//! whether anything can still wake it (lost-waker detection). The task dump
+//! reads it; nothing here runs outside debug mode.
+//!
+//! Lost wakers: each poll hands the future a waker of its own, a
+//! [`PollWaker`] around the one Tokio gave, and counts the ones alive. A
+//! task whose poll returned `Pending`, that was not woken since that poll
+//! began, and of whose wakers none is left can never be polled again: it is
+//! reported when the last of them goes, at the end of the poll (the future
+//! kept no clone) or later (the clone it kept was dropped without a wake).
+//! Tokio's own primitives (timers, I/O, channels, `Notify`, join handles,
+//! `yield_now`) keep a clone until they wake it, so they are never reported.
+#![forbid(unsafe_code)]
+
+use std::cell::Cell;
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::{Duration, Instant};
+
+use crate::debug;
+use crate::lost::LostPanics;
+use crate::meta::TaskMeta;
+use crate::stop::StopReason;
+
+thread_local! {
+    /// The serial of the registered task being polled on this thread (0:
+    /// none): the parent of whatever it spawns.
+    static POLLING: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The serial of the task being polled on this thread, 0 if none.
+pub(crate) fn polling() -> u64 {
+    POLLING.try_with(Cell::get).unwrap_or(0)
+}
+
+/// Serials start at 1; 0 means "no task".
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
+/// Set in [`Tracked::clock`] while the task is being polled.
+const POLLING_BIT: u64 = 1 << 63;
+
+/// The last poll returned `Pending` and the task waits for a wake.
+const WAITING: u8 = 1;
+/// A waker of the task was woken since its last poll began.
+const WOKEN: u8 = 2;
+/// Completed, panicked, or being dropped: no wake is expected any more.
+const DONE: u8 = 4;
+/// Reported as having lost its waker.
+const LOST: u8 = 8;
+
+/// The instant the clock readings count from.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Nanoseconds from [`epoch`] to `at`.
+fn nanos_at(at: Instant) -> u64 {
+    let nanos = at.saturating_duration_since(epoch()).as_nanos();
+    u64::try_from(nanos).unwrap_or(u64::MAX) & !POLLING_BIT
+}
+
+/// What debug mode follows of one task.
+#[derive(Debug)]
+pub(crate) struct Tracked {
+    /// Name and spawn site.
+    pub(crate) meta: Arc<TaskMeta>,
+    /// Unique for the process; 0 for a watch that is not in a registry.
+    pub(crate) serial: u64,
+    /// The serial of the task that spawned it; 0 if none was being polled.
+    pub(crate) parent: u64,
+    /// The main task of a run.
+    pub(crate) main: bool,
+    /// Tokio's id, read at the first poll (the main task has none).
+    id: OnceLock<tokio::task::Id>,
+    /// [`POLLING_BIT`] while polled, plus the time of the last change.
+    clock: AtomicU64,
+    /// How many polls began.
+    polls: AtomicU64,
+    /// How many [`PollWaker`]s are alive.
+    wakers: AtomicUsize,
+    /// [`WAITING`], [`WOKEN`], [`DONE`], [`LOST`].
+    flags: AtomicU8,
+    /// What a lost waker does besides the report.
+    on_lost: OnLost,
+}
+
+/// What a lost waker does besides the WARN report.
+#[derive(Debug, Default)]
+pub(crate) struct OnLost {
+    /// Set while the runner closes: tasks are being dropped, wakers with
+    /// them, and nothing is expected to run any more.
+    pub(crate) closing: Option<Arc<AtomicBool>>,
+    /// For a main task under `LostPanic::CancelMain`: stop the run.
+    pub(crate) stop: Option<Weak<LostPanics>>,
+    /// `RUNNER_LOST_WAKER_PANICS`: panic after the report.
+    pub(crate) panic: bool,
+}
+
+/// A snapshot of a task's state, for the dump.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Seen {
+    /// Being polled now.
+    pub(crate) polling: bool,
+    /// When the poll began, or the last one ended (or the task was made).
+    pub(crate) since: Instant,
+    /// Polls begun.
+    pub(crate) polls: u64,
+    /// Reported as having lost its waker.
+    pub(crate) lost: bool,
+    /// Tokio's id, if known.
+    pub(crate) id: Option<tokio::task::Id>,
+}
+
+impl Tracked {
+    /// A task spawned while the task `parent` (a serial, 0 for none) was
+    /// being polled.
+    pub(crate) fn new(meta: Arc<TaskMeta>, main: bool, on_lost: OnLost) -> Self {
+        Tracked {
+            meta,
+            serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
+            parent: if main { 0 } else { polling() },
+            main,
+            id: OnceLock::new(),
+            clock: AtomicU64::new(nanos_at(Instant::now())),
+            polls: AtomicU64::new(0),
+            wakers: AtomicUsize::new(0),
+            flags: AtomicU8::new(0),
+            on_lost,
+        }
+    }
+
+    /// A watch over a future that is not a task of its own (the body of a
+    /// test, inside the main task): lost-waker detection only, no serial.
+    pub(crate) fn watch_only(meta: Arc<TaskMeta>, on_lost: OnLost) -> Self {
+        Tracked {
+            serial: 0,
+            ..Tracked::new(meta, true, on_lost)
+        }
+    }
+
+    /// Polls the future through `poll` with a counting waker, keeping the
+    /// poll state for the dump; reports the poll if it held the thread
+    /// longer than `slow_poll` (the same two clock readings serve both).
+    /// `spare` keeps the last poll's waker when the future kept no clone of
+    /// it, for the next poll to reuse.
+    pub(crate) fn poll<'a, T>(
+        self: &Arc<Self>,
+        spare: &mut Spare,
+        slow_poll: Option<Duration>,
+        task: impl FnOnce() -> debug::TaskName<'a>,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        if !self.main && self.id.get().is_none() {
+            if let Some(id) = tokio::task::try_id() {
+                let _ = self.id.set(id);
+            }
+        }
+        let start = Instant::now();
+        self.flags.fetch_and(!(WAITING | WOKEN), Ordering::AcqRel);
+        self.clock
+            .store(POLLING_BIT | nanos_at(start), Ordering::Release);
+        self.polls.fetch_add(1, Ordering::Relaxed);
+        let mut ours = self.poll_waker(spare, cx.waker());
+        let waker = Waker::from(ours.clone());
+        let mut guard = PollGuard {
+            task: self,
+            prev: (self.serial != 0).then(|| POLLING.replace(self.serial)),
+            end: None,
+        };
+        let result = poll(&mut Context::from_waker(&waker));
+        drop(waker);
+        let end = Instant::now();
+        guard.end = Some((end, result.is_pending()));
+        drop(guard);
+        match Arc::get_mut(&mut ours) {
+            // The future kept no clone: this was the last waker.
+            Some(unique) => {
+                unique.counted = false;
+                if self.wakers.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    self.last_waker_gone();
+                }
+                spare.0 = Some(ours);
+            }
+            // A clone lives on; if it is dropped meanwhile, this is the last.
+            None => drop(ours),
+        }
+        if let Some(threshold) = slow_poll {
+            let took = end.saturating_duration_since(start);
+            if took > threshold {
+                debug::slow_poll_report(task(), took, threshold);
+            }
+        }
+        result
+    }
+
+    /// The waker for a poll: the spare one if there is one, else a new one.
+    fn poll_waker(self: &Arc<Self>, spare: &mut Spare, tokio_waker: &Waker) -> Arc<PollWaker> {
+        self.wakers.fetch_add(1, Ordering::AcqRel);
+        if let Some(mut reused) = spare.0.take() {
+            if let Some(w) = Arc::get_mut(&mut reused) {
+                w.counted = true;
+                if !w.inner.will_wake(tokio_waker) {
+                    w.inner = tokio_waker.clone();
+                }
+                return reused;
+            }
+        }
+        Arc::new(PollWaker {
+            inner: tokio_waker.clone(),
+            task: self.clone(),
+            counted: true,
+        })
+    }
+
+    /// The task is going away (dropped or cancelled): wakers dropped with
+    /// its future are not lost.
+    pub(crate) fn finish(&self) {
+        self.flags.fetch_or(DONE, Ordering::AcqRel);
+    }
+
+    /// The task's state now.
+    pub(crate) fn seen(&self) -> Seen {
+        let clock = self.clock.load(Ordering::Acquire);
+        Seen {
+            polling: clock & POLLING_BIT != 0,
+            since: epoch() + Duration::from_nanos(clock & !POLLING_BIT),
+            polls: self.polls.load(Ordering::Relaxed),
+            lost: self.flags.load(Ordering::Acquire) & LOST != 0,
+            id: self.id.get().copied(),
+        }
+    }
+
+    /// A waker of the task was woken.
+    fn woken(&self) {
+        self.flags.fetch_or(WOKEN, Ordering::AcqRel);
+    }
+
+    /// The last live waker of the task is gone.
+    fn last_waker_gone(&self) {
+        let flags = self.flags.load(Ordering::Acquire);
+        if flags & (WAITING | WOKEN | DONE | LOST) != WAITING {
+            return;
+        }
+        if let Some(closing) = &self.on_lost.closing {
+            if closing.load(Ordering::Acquire) {
+                return;
+            }
+        }
+        if self.flags.fetch_or(LOST, Ordering::AcqRel) & LOST != 0 {
+            return;
+        }
+        self.report_lost();
+    }
+
+    #[cold]
+    fn report_lost(&self) {
+        let task = self.meta.task_name();
+        debug::lost_waker(task);
+        if let Some(lost) = self.on_lost.stop.as_ref().and_then(Weak::upgrade) {
+            lost.stop.request(StopReason::LostWaker {
+                task: task.name.to_owned(),
+                spawned_at: task.site,
+            });
+        }
+        if self.on_lost.panic && !std::thread::panicking() {
+            panic!(
+                "lost waker (RUNNER_LOST_WAKER_PANICS is set): task `{}` spawned at {}",
+                task.name, task.site
+            );
+        }
+    }
+}
+
+/// Ends a poll: puts the thread's polling task back and records how the poll
+/// ended; a poll that unwinds leaves the task done (it panicked).
+struct PollGuard<'a> {
+    task: &'a Tracked,
+    /// The serial that was being polled before, if this task set its own.
+    prev: Option<u64>,
+    /// When the poll ended and whether it returned `Pending`; `None` while
+    /// it runs (or if it unwound).
+    end: Option<(Instant, bool)>,
+}
+
+impl Drop for PollGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(prev) = self.prev {
+            let _ = POLLING.try_with(|p| p.set(prev));
+        }
+        let (end, flag) = match self.end {
+            Some((end, true)) => (end, WAITING),
+            Some((end, false)) => (end, DONE),
+            None => (Instant::now(), DONE),
+        };
+        self.task.clock.store(nanos_at(end), Ordering::Release);
+        self.task.flags.fetch_or(flag, Ordering::AcqRel);
+    }
+}
+
+/// The waker of a task's last poll, kept for the next when the future kept
+/// no clone of it: saves an allocation per poll for tasks that wake
+/// themselves or are woken through a clone they no longer hold.
+#[derive(Debug, Default)]
+pub(crate) struct Spare(Option<Arc<PollWaker>>);
+
+/// The waker a tracked task's future gets for a poll: Tokio's, plus the
+/// count of live wakers and the wake flag.
+#[derive(Debug)]
+pub(crate) struct PollWaker {
+    /// The waker Tokio gave the poll.
+    inner: Waker,
+    /// The task it wakes.
+    task: Arc<Tracked>,
+    /// Counted in the task's live wakers (not while kept as a spare).
+    counted: bool,
+}
+
+impl Wake for PollWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.inner.wake_by_ref();
+        // After Tokio's wake: a poll that begins before this line may clear
+        // the flag, but then Tokio already owes the task another poll, and a
+        // report can at worst come one poll early, never for a task that
+        // will run again.
+        self.task.woken();
+    }
+}
+
+impl Drop for PollWaker {
+    fn drop(&mut self) {
+        if self.counted && self.task.wakers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.task.last_waker_gone();
+        }
+    }
+}
+
+/// The main task's name for reports.
+pub(crate) fn main_meta(site: &'static Location<'static>) -> Arc<TaskMeta> {
+    Arc::new(TaskMeta::new(Some("main"), site))
+}
+
+/// Whether `RUNNER_LOST_WAKER_PANICS` asks for a panic after each lost-waker
+/// report (debug mode only): set to anything but empty, `0` or `false`.
+pub(crate) fn env_lost_waker_panics() -> bool {
+    std::env::var_os("RUNNER_LOST_WAKER_PANICS").is_some_and(|v| {
+        let v = v.to_string_lossy();
+        let v = v.trim();
+        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
+    })
+}
