@@ -84,11 +84,9 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
-mod builder;
 mod context;
 mod current;
 mod debug;
-mod dump;
 mod error;
 mod event_loop;
 mod lost;
@@ -107,10 +105,9 @@ mod stop;
 pub mod task;
 mod track;
 
-pub use builder::{Builder, LostPanic};
 pub use context::{Context, ContextError, ContextVar, Scope, SetGuard, Token, copy_context};
 pub use error::Error;
-pub use runner::{Runner, run};
+pub use runner::{Builder, LostPanic, Runner, run};
 pub use signal::{interrupt_token, interrupted};
 pub use task::{JoinHandle, spawn, spawn_blocking, spawn_local};
 

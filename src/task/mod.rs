@@ -31,7 +31,9 @@ use crate::current;
 mod handle;
 mod wrapper;
 
-pub use crate::dump::{DumpEntry, TaskDump, TaskState, dump};
+pub(crate) mod dump;
+
+pub use dump::{DumpEntry, TaskDump, TaskState, dump};
 pub use handle::JoinHandle;
 use wrapper::Spawned;
 pub(crate) use wrapper::{MainTask, watch_main_body};

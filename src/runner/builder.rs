@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::runtime::Runtime;
 
-use crate::Runner;
+use super::Runner;
 use crate::debug;
 use crate::event_loop::RuntimeFactory;
 use crate::signal::SignalConfig;

@@ -10,6 +10,10 @@
 //! ([`EventLoop::block_on`]).
 #![forbid(unsafe_code)]
 
+mod builder;
+
+pub use builder::{Builder, LostPanic};
+
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -22,10 +26,8 @@ use std::time::Duration;
 use futures::future::Either;
 use tokio::runtime::Handle;
 
-use crate::builder::Settings;
 use crate::context::{Context, TaskContext};
 use crate::current::{self, LoopGuard};
-use crate::dump::{self, DumpSource};
 use crate::event_loop::EventLoop;
 use crate::lost;
 use crate::meta::TaskMeta;
@@ -33,7 +35,9 @@ use crate::shared::{self, LoopShared};
 use crate::signal::{Interrupts, LastWords, SignalConfig};
 use crate::stop::Stoppable;
 use crate::task::MainTask;
-use crate::{Builder, Error, LostPanic, debug};
+use crate::task::dump::{self, DumpSource};
+use crate::{Error, debug};
+use builder::Settings;
 
 /// Runs `future` as the main task of a fresh loop, closes the loop, and
 /// returns the future's output: asyncio's `asyncio.run(main())`.
