@@ -369,6 +369,7 @@ const SCENARIOS: &[Scenario] = &[
         order: &[&[
             "ready",
             "cleanup saw Some(1)",
+            "cleanup in the runtime: true",
             INTERRUPTED,
             "after the run: None",
         ]],
@@ -1055,6 +1056,9 @@ mod child {
     impl Drop for SeesContext {
         fn drop(&mut self) {
             say(&format!("cleanup saw {:?}", SCOPED.get()));
+            // Still inside the loop: cleanup may use the runtime.
+            let in_runtime = tokio::runtime::Handle::try_current().is_ok();
+            say(&format!("cleanup in the runtime: {in_runtime}"));
             SCOPED.set(99);
         }
     }
