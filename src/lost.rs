@@ -30,8 +30,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError, Weak};
 
 use tokio::task::{AbortHandle, Id};
 
+use crate::Error;
 use crate::debug::{self, TaskName};
-use crate::stop::{StopMain, StopReason};
+use crate::stop::StopMain;
 
 /// A runner's count of task panics nobody retrieved, and what the first one
 /// does under `LostPanic::CancelMain`.
@@ -64,7 +65,7 @@ impl LostPanics {
     fn record(&self, task: TaskName<'_>, message: &str) {
         self.count.fetch_add(1, Ordering::AcqRel);
         if self.cancel_main {
-            self.stop.request(StopReason::Panicked {
+            self.stop.request(Error::TaskPanicked {
                 task: task.name.to_owned(),
                 spawned_at: task.site,
                 message: message.to_owned(),

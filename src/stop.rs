@@ -10,7 +10,6 @@
 #![forbid(unsafe_code)]
 
 use std::future::Future;
-use std::panic::Location;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -20,44 +19,6 @@ use futures::task::AtomicWaker;
 
 use crate::Error;
 
-/// Why the main task must stop.
-#[derive(Debug, Clone)]
-pub(crate) enum StopReason {
-    /// A task panicked and nobody can retrieve the panic any more.
-    Panicked {
-        /// The task's name, or `"unnamed"`.
-        task: String,
-        /// Where it was spawned.
-        spawned_at: &'static Location<'static>,
-        /// The panic message.
-        message: String,
-    },
-    /// The main task can never be woken again.
-    LostWaker {
-        /// The task's name (`"main"`).
-        task: String,
-        /// Where the run was called.
-        spawned_at: &'static Location<'static>,
-    },
-}
-
-impl StopReason {
-    fn error(self) -> Error {
-        match self {
-            StopReason::Panicked {
-                task,
-                spawned_at,
-                message,
-            } => Error::TaskPanicked {
-                task,
-                spawned_at,
-                message,
-            },
-            StopReason::LostWaker { task, spawned_at } => Error::LostWaker { task, spawned_at },
-        }
-    }
-}
-
 /// A request that the main task stop: the first reason wins, and the run it
 /// ends takes it (a reusable runner's next run starts afresh).
 #[derive(Debug, Default)]
@@ -65,14 +26,14 @@ pub(crate) struct StopMain {
     /// Whether `reason` holds one: the check made at every poll.
     asked: AtomicBool,
     /// The first reason not yet taken by a run.
-    reason: Mutex<Option<StopReason>>,
+    reason: Mutex<Option<Error>>,
     /// The main task's waker, registered at each poll.
     waker: AtomicWaker,
 }
 
 impl StopMain {
     /// Asks the main task to stop for `reason`, unless it was asked already.
-    pub(crate) fn request(&self, reason: StopReason) {
+    pub(crate) fn request(&self, reason: Error) {
         let mut slot = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
         if slot.is_none() {
             *slot = Some(reason);
@@ -83,7 +44,7 @@ impl StopMain {
     }
 
     /// The reason, if a stop was asked for; the run that ends takes it.
-    fn take(&self) -> Option<StopReason> {
+    fn take(&self) -> Option<Error> {
         if !self.asked.load(Ordering::Acquire) {
             return None;
         }
@@ -124,14 +85,14 @@ impl<F: Future> Future for Stoppable<'_, F> {
         };
         stop.waker.register(cx.waker());
         if let Some(reason) = stop.take() {
-            return Poll::Ready(Err(reason.error()));
+            return Poll::Ready(Err(reason));
         }
         match this.main.poll(cx) {
             Poll::Ready(output) => Poll::Ready(Ok(output)),
             // A stop asked for during the poll (the main task dropped the
             // handle of a task that had panicked) ends the run now.
             Poll::Pending => match stop.take() {
-                Some(reason) => Poll::Ready(Err(reason.error())),
+                Some(reason) => Poll::Ready(Err(reason)),
                 None => Poll::Pending,
             },
         }
@@ -141,21 +102,22 @@ impl<F: Future> Future for Stoppable<'_, F> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::panic::Location;
 
     #[test]
     fn the_first_reason_wins() {
         let stop = StopMain::default();
         let site = Location::caller();
-        stop.request(StopReason::LostWaker {
+        stop.request(Error::LostWaker {
             task: "main".into(),
             spawned_at: site,
         });
-        stop.request(StopReason::Panicked {
+        stop.request(Error::TaskPanicked {
             task: "t".into(),
             spawned_at: site,
             message: "boom".into(),
         });
-        assert!(matches!(stop.take(), Some(StopReason::LostWaker { .. })));
+        assert!(matches!(stop.take(), Some(Error::LostWaker { .. })));
         assert!(stop.take().is_none(), "taken by the run it ended");
     }
 }

@@ -20,10 +20,10 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
+use crate::Error;
 use crate::debug;
 use crate::lost::LostPanics;
 use crate::meta::TaskMeta;
-use crate::stop::StopReason;
 
 thread_local! {
     /// The serial of the registered task being polled on this thread (0:
@@ -262,7 +262,7 @@ impl Tracked {
         let task = self.meta.task_name();
         debug::lost_waker(task);
         if let Some(lost) = self.on_lost.stop.as_ref().and_then(Weak::upgrade) {
-            lost.stop.request(StopReason::LostWaker {
+            lost.stop.request(Error::LostWaker {
                 task: task.name.to_owned(),
                 spawned_at: task.site,
             });
