@@ -16,10 +16,11 @@ pub use builder::{Builder, LostPanic};
 
 use std::fmt;
 use std::future::Future;
+use std::future::poll_fn;
 use std::marker::PhantomData;
 use std::mem;
 use std::panic::Location;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -262,6 +263,9 @@ impl Runner {
         let lost = &shared.lost_panics;
         let main = Stoppable::new(main, lost.cancel_main.then_some(&lost.stop));
         let last_words = shared.debug.is_some().then(|| last_words(shared, at));
+        // Pinned here, so that the loop moves a pointer, not the future; it
+        // is still dropped inside the loop (see `interruptible`).
+        let main = pin!(Some(main));
         lp.event_loop
             .block_on(interruptible(main, signals, shared::id(shared), last_words))
             .and_then(|stopped| stopped)
@@ -444,19 +448,25 @@ impl Loop {
 /// (see the signal module); without signal handling, just the main task.
 /// In debug mode a second Ctrl-C prints `last_words` before it kills.
 ///
-/// The main task moves in, so that it is dropped inside the loop (its `Drop`
-/// may use the runtime) whatever ends the run.
+/// The main task is dropped here, inside the loop (its `Drop` may use the
+/// runtime), whatever ends the run.
 async fn interruptible<F: Future>(
-    main: F,
+    mut main: Pin<&mut Option<F>>,
     signals: SignalConfig,
     owner: usize,
     last_words: Option<LastWords>,
 ) -> Result<F::Output, Error> {
-    let main = pin!(main);
-    match Interrupts::arm(signals, owner, last_words) {
-        Some(mut interrupts) => interrupts.run_main(main).await,
-        None => Ok(main.await),
-    }
+    let running = pin!(poll_fn(|cx| {
+        let main = main.as_mut().as_pin_mut();
+        main.expect("polled until it completes, then dropped")
+            .poll(cx)
+    }));
+    let result = match Interrupts::arm(signals, owner, last_words) {
+        Some(mut interrupts) => interrupts.run_main(running).await,
+        None => Ok(running.await),
+    };
+    main.set(None);
+    result
 }
 
 /// What debug mode prints when a second Ctrl-C kills the process: the task

@@ -485,7 +485,9 @@ impl Interrupts {
             () = pressed() => Err(Error::Interrupted),
         };
         let result = match result {
-            Err(_) if !self.grace.is_zero() => tokio::time::timeout(self.grace, main)
+            // Boxed: the timer is large, and only a press with a grace needs
+            // it; every run's future stays small without it.
+            Err(_) if !self.grace.is_zero() => Box::pin(tokio::time::timeout(self.grace, main))
                 .await
                 .map_err(|_| Error::Interrupted),
             result => result,
