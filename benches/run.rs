@@ -2,7 +2,8 @@
 //! (warm) against the same work written directly on Tokio.
 //!
 //! Criterion runs on the main thread, so the runner variants with default
-//! settings also take over SIGINT for each run (`sigaction` calls); the
+//! settings also arm Ctrl-C handling for each run (the handler is installed
+//! once per process; a run arms and disarms it with atomic stores); the
 //! `no_sigint` variants show the cost without it.
 
 use std::hint::black_box;

@@ -18,15 +18,20 @@
 //! - context variables ([`ContextVar`], [`Context`], PEP 567) that every task
 //!   spawned with [`spawn`], [`spawn_local`] or [`spawn_blocking`] inherits as
 //!   a copy;
-//! - Ctrl-C: the first press cancels the main task and lets its cleanup run,
-//!   the second kills the process even if the loop is stuck;
+//! - Ctrl-C: the first press cancels the main task and lets its cleanup run
+//!   ([`interrupted`] and [`interrupt_token`] for a graceful part with a
+//!   deadline), the second kills the process even if the loop is stuck; a
+//!   program that installs its own Ctrl-C handler keeps it;
 //! - a debug mode ([`Builder::debug`], `RUNNER_DEBUG=1`) that reports slow
-//!   polls and leaked tasks, and panics nobody retrieved (always reported);
+//!   polls, leaked tasks and lost wakers, and panics nobody retrieved (always
+//!   reported, or ending the run with [`LostPanic::CancelMain`]);
+//!   [`task::dump`] says what every task is doing;
 //! - an orderly [`Runner::close`]: leftover tasks cancelled, blocking pool
 //!   shut down with a timeout;
 //! - [`#[runner::main]`](macro@main) and [`#[runner::test]`](macro@test),
 //!   drop-in for Tokio's attributes, the test one with a real-clock
-//!   `timeout` and failing on task panics nobody retrieved.
+//!   `timeout` (printing the task dump when it expires) and failing at once
+//!   on task panics nobody retrieved.
 //!
 //! # The loop
 //!
@@ -36,7 +41,9 @@
 //! `Send` or `'static`. Any runtime can be supplied through
 //! [`Builder::runtime`]; with a multi-thread one, [`spawn`]ed tasks run on
 //! its workers while the main task and [`spawn_local`] tasks stay on the
-//! calling thread.
+//! calling thread. The `LocalSet` is entered for the whole of each run, so
+//! [`spawn_local`] works from every task the loop's thread polls (asyncio's
+//! `create_task` works from any task).
 //!
 //! # Coming from asyncio
 //!
