@@ -471,7 +471,7 @@ const SCENARIOS: &[Scenario] = &[
         absent: &[],
     },
     Scenario {
-        name: "in_debug_mode_a_second_ctrl_c_writes_the_last_words_then_kills",
+        name: "in_debug_mode_a_second_ctrl_c_prints_the_task_dump_then_kills",
         child: child::stuck_main_task_debug,
         script: &[
             Wait("ready"),
@@ -482,11 +482,20 @@ const SCENARIOS: &[Scenario] = &[
             Signal(SIGINT),
         ],
         exit: Exit::Signal(SIGINT),
-        order: &[&[
-            "ready",
-            "first press seen",
-            "stderr: runner: a second Ctrl-C kills the process",
-        ]],
+        order: &[
+            &[
+                "ready",
+                "first press seen",
+                "stderr: runner: a second Ctrl-C kills the process",
+            ],
+            // The dump: the busy main task, and under it the idle one, each
+            // with its site.
+            &[
+                "stderr: runner: a second Ctrl-C kills the process",
+                "stderr:   `main` run at tests/sigint/unix.rs:",
+                "stderr:     `idle-worker` (id ",
+            ],
+        ],
         absent: &["main task dropped", "run returned"],
     },
     Scenario {
@@ -1471,6 +1480,10 @@ mod child {
         let mut runner = runner::Runner::builder().debug(true).build();
         report(runner.run(async {
             let _guard = Noisy("main task dropped");
+            let (_keep, wait) = tokio::sync::oneshot::channel::<()>();
+            let idle = runner::task::Builder::new().name("idle-worker");
+            drop(idle.spawn_local(wait).expect("spawn"));
+            tokio::task::yield_now().await;
             say("ready");
             spin_until_interrupted();
             say("first press seen");
