@@ -308,3 +308,22 @@ fn a_result_test_fails_with_err() {
     let code = returns_err();
     assert_eq!(code, std::process::ExitCode::FAILURE);
 }
+
+#[runner::test]
+#[ignore = "fails by design; checked by `a_lost_panic_of_blocking_work_fails_the_test_at_once`"]
+async fn blocking_work_panics_unobserved() {
+    drop(runner::spawn_blocking(|| panic!("blocking work failed")));
+    tokio::time::sleep(Duration::from_secs(30)).await;
+}
+
+#[test]
+fn a_lost_panic_of_blocking_work_fails_the_test_at_once() {
+    let start = Instant::now();
+    let msg = failure_of(blocking_work_panics_unobserved);
+    assert!(msg.contains("blocking work failed"), "{msg}");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+}
