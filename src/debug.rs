@@ -15,24 +15,27 @@
 
 use std::panic::Location;
 use std::sync::OnceLock;
-use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How many leftover tasks close names one by one before it only counts.
 const LEFTOVERS_LISTED: usize = 20;
 
-/// Whether `RUNNER_DEBUG` asks for debug mode: set to anything but empty,
-/// `0` or `false`. Read once per process, when the first runner is built
-/// (reading the environment is most of what building a runner costs), as
-/// Python reads its environment once at start-up.
+/// Whether `RUNNER_DEBUG` asks for debug mode. Read once per process, when
+/// the first runner is built (reading the environment is most of what
+/// building a runner costs), as Python reads its environment once at
+/// start-up.
 pub(crate) fn env_debug() -> bool {
     static ENV_DEBUG: OnceLock<bool> = OnceLock::new();
-    *ENV_DEBUG.get_or_init(|| {
-        std::env::var_os("RUNNER_DEBUG").is_some_and(|v| {
-            let v = v.to_string_lossy();
-            let v = v.trim();
-            !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
-        })
+    *ENV_DEBUG.get_or_init(|| env_flag("RUNNER_DEBUG"))
+}
+
+/// Whether the environment variable `name` is set to anything but empty,
+/// `0` or `false`.
+pub(crate) fn env_flag(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| {
+        let v = v.to_string_lossy();
+        let v = v.trim();
+        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
     })
 }
 
@@ -43,25 +46,6 @@ pub(crate) struct TaskName<'a> {
     pub(crate) name: &'a str,
     /// Where the task was spawned.
     pub(crate) site: &'static Location<'static>,
-}
-
-/// Polls through `poll`, timing it when `slow_poll` is set.
-#[inline]
-pub(crate) fn timed_poll<'a, T>(
-    slow_poll: Option<Duration>,
-    task: impl FnOnce() -> TaskName<'a>,
-    poll: impl FnOnce() -> Poll<T>,
-) -> Poll<T> {
-    let Some(threshold) = slow_poll else {
-        return poll();
-    };
-    let start = Instant::now();
-    let result = poll();
-    let took = start.elapsed();
-    if took > threshold {
-        slow_poll_report(task(), took, threshold);
-    }
-    result
 }
 
 #[cold]

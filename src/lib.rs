@@ -109,6 +109,7 @@ mod runner;
 mod shared;
 mod signal;
 mod stop;
+mod sync;
 pub mod task;
 mod track;
 

@@ -26,13 +26,14 @@
 use std::collections::HashMap;
 use std::panic::Location;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Mutex, Weak};
 
 use tokio::task::{AbortHandle, Id};
 
 use crate::Error;
 use crate::debug::{self, TaskName};
 use crate::stop::StopMain;
+use crate::sync::lock;
 
 /// A runner's count of task panics nobody retrieved, and what the first one
 /// does under `LostPanic::CancelMain`.
@@ -125,12 +126,6 @@ static PANICKED: AtomicUsize = AtomicUsize::new(0);
 /// The table never sweeps below this many entries.
 const SWEEP_MIN: usize = 64;
 
-/// Nothing panics while the table's lock is held, so poison carries no
-/// meaning.
-fn table() -> MutexGuard<'static, Option<Table>> {
-    TABLE.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// The task side: the task with id `id` panicked (in a poll, or while being
 /// dropped).
 pub(crate) fn task_panicked(id: Option<Id>, panic: Panic) {
@@ -138,7 +133,7 @@ pub(crate) fn task_panicked(id: Option<Id>, panic: Panic) {
         // Outside any Tokio task nothing can retrieve it.
         return panic.report();
     };
-    let mut guard = table();
+    let mut guard = lock(&TABLE);
     let table = guard.get_or_insert_with(Table::default);
     match table.entries.remove(&id) {
         Some(Entry::Detached(_)) => {
@@ -154,7 +149,7 @@ pub(crate) fn task_panicked(id: Option<Id>, panic: Panic) {
 
 /// The handle side: awaiting the handle of task `id` gave its owner the panic.
 pub(crate) fn retrieved(id: Id) {
-    if let Some(table) = table().as_mut() {
+    if let Some(table) = lock(&TABLE).as_mut() {
         if let Some(Entry::Panicked(_)) = table.entries.remove(&id) {
             PANICKED.fetch_sub(1, Ordering::AcqRel);
         }
@@ -169,7 +164,7 @@ pub(crate) fn handle_dropped<T>(handle: &tokio::task::JoinHandle<T>) {
         return;
     }
     let id = handle.id();
-    let mut guard = table();
+    let mut guard = lock(&TABLE);
     let table = guard.get_or_insert_with(Table::default);
     match table.entries.remove(&id) {
         Some(Entry::Panicked(panic)) => {
@@ -192,7 +187,7 @@ pub(crate) fn handle_dropped<T>(handle: &tokio::task::JoinHandle<T>) {
 /// Drops the entries of detached tasks that are done (a runner that closes
 /// has just finished all of its own).
 pub(crate) fn sweep() {
-    if let Some(table) = table().as_mut() {
+    if let Some(table) = lock(&TABLE).as_mut() {
         table.sweep();
     }
 }
@@ -277,7 +272,7 @@ mod tests {
                 assert!(task.await.unwrap_err().is_cancelled());
             }
             sweep();
-            let guard = table();
+            let guard = lock(&TABLE);
             let entries = &guard.as_ref().unwrap().entries;
             assert!(ids.iter().all(|id| !entries.contains_key(id)));
         });

@@ -51,12 +51,6 @@ impl TaskMeta {
         self.site
     }
 
-    /// Moves the spawn site (the main task's record is made once and reused
-    /// by every run, each with its own call site).
-    pub(crate) fn set_site(&mut self, site: &'static Location<'static>) {
-        self.site = site;
-    }
-
     /// `JoinHandle::abort` was called.
     pub(crate) fn mark_aborted(&self) {
         self.aborted.store(true, Ordering::Release);

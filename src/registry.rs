@@ -5,11 +5,12 @@
 
 use std::mem;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use crate::debug::{self, TaskName};
 use crate::lost::LostPanics;
 use crate::meta::TaskMeta;
+use crate::sync::{lock, try_lock};
 use crate::track::{OnLost, Spare, Tracked};
 
 /// Debug mode's list of a runner's live tasks, for the report at close and
@@ -42,15 +43,15 @@ impl Registry {
     }
 
     /// Records a task until the returned registration is dropped.
-    pub(crate) fn register(&self, meta: &Arc<TaskMeta>) -> Registration {
-        self.insert(Tracked::new(meta.clone(), false, self.on_lost(None)))
+    pub(crate) fn register(&self, meta: TaskMeta) -> Registration {
+        self.insert(Tracked::new(meta, false, self.on_lost(None)))
     }
 
     /// Records the main task of a run at `site` until the registration is
     /// dropped; `stop` is where a lost waker stops it (`CancelMain`).
     pub(crate) fn register_main(
         &self,
-        meta: Arc<TaskMeta>,
+        meta: TaskMeta,
         stop: Option<Weak<LostPanics>>,
     ) -> Registration {
         self.insert(Tracked::new(meta, true, self.on_lost(stop)))
@@ -80,15 +81,10 @@ impl Registry {
     /// stuck) for [`DUMP_LOCK_TRIES`] tries.
     pub(crate) fn snapshot(&self) -> Option<Vec<Arc<Tracked>>> {
         for _ in 0..DUMP_LOCK_TRIES {
-            let slab = match self.tasks.try_lock() {
-                Ok(slab) => slab,
-                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-                Err(TryLockError::WouldBlock) => {
-                    std::thread::yield_now();
-                    continue;
-                }
-            };
-            return Some(slab.live().cloned().collect());
+            match try_lock(&self.tasks) {
+                Some(slab) => return Some(slab.live().cloned().collect()),
+                None => std::thread::yield_now(),
+            }
         }
         None
     }
@@ -102,19 +98,19 @@ impl Registry {
     /// except those whose abort was already asked for: Tokio drops an
     /// aborted task only when its scheduler next gets to it.
     pub(crate) fn report_leftovers(&self) {
-        let mut pending: Vec<Arc<TaskMeta>> = lock(&self.tasks)
+        let mut pending: Vec<Arc<Tracked>> = lock(&self.tasks)
             .live()
             .filter(|t| !t.main && !t.meta.abort_requested())
-            .map(|t| t.meta.clone())
+            .cloned()
             .collect();
         if pending.is_empty() {
             return;
         }
-        pending.sort_by_key(|m| {
-            let site = m.site();
+        pending.sort_by_key(|t| {
+            let site = t.meta.site();
             (site.file(), site.line(), site.column())
         });
-        let names: Vec<TaskName<'_>> = pending.iter().map(|m| m.task_name()).collect();
+        let names: Vec<TaskName<'_>> = pending.iter().map(|t| t.meta.task_name()).collect();
         *lock(&self.left_pending) = names
             .iter()
             .map(|t| format!("`{}` spawned at {}", t.name, t.site))
@@ -165,12 +161,6 @@ impl Drop for Registration {
         // Dropped outside the lock.
         drop(removed);
     }
-}
-
-/// Nothing panics while a registry lock is held, so poison carries no
-/// meaning.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The live tasks, each in a slot of a vector whose free slots form a
@@ -235,20 +225,19 @@ mod tests {
 
     use super::*;
 
-    fn meta() -> Arc<TaskMeta> {
-        Arc::new(TaskMeta::new(Some("t"), Location::caller()))
+    fn meta() -> TaskMeta {
+        TaskMeta::new(Some("t"), Location::caller())
     }
 
     #[test]
     fn registrations_leave_the_registry_when_dropped() {
         let registry = Registry::default();
-        let meta = meta();
-        let a = registry.register(&meta);
-        let b = registry.register(&meta);
+        let a = registry.register(meta());
+        let b = registry.register(meta());
         assert_eq!(lock(&registry.tasks).len, 2);
         drop(a);
         assert_eq!(lock(&registry.tasks).len, 1);
-        let c = registry.register(&meta);
+        let c = registry.register(meta());
         assert_eq!(lock(&registry.tasks).live().count(), 2);
         drop(b);
         drop(c);

@@ -11,13 +11,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use futures::task::AtomicWaker;
 
 use crate::Error;
+use crate::sync::lock;
 
 /// A request that the main task stop: the first reason wins, and the run it
 /// ends takes it (a reusable runner's next run starts afresh).
@@ -34,7 +35,7 @@ pub(crate) struct StopMain {
 impl StopMain {
     /// Asks the main task to stop for `reason`, unless it was asked already.
     pub(crate) fn request(&self, reason: Error) {
-        let mut slot = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = lock(&self.reason);
         if slot.is_none() {
             *slot = Some(reason);
             self.asked.store(true, Ordering::Release);
@@ -48,11 +49,7 @@ impl StopMain {
         if !self.asked.load(Ordering::Acquire) {
             return None;
         }
-        let reason = self
-            .reason
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let reason = lock(&self.reason).take();
         self.asked.store(false, Ordering::Release);
         reason
     }

@@ -66,8 +66,8 @@ fn nanos_at(at: Instant) -> u64 {
 /// What debug mode follows of one task.
 #[derive(Debug)]
 pub(crate) struct Tracked {
-    /// Name and spawn site.
-    pub(crate) meta: Arc<TaskMeta>,
+    /// Name, spawn site, whether its abort was asked for.
+    pub(crate) meta: TaskMeta,
     /// Unique for the process; 0 for a watch that is not in a registry.
     pub(crate) serial: u64,
     /// The serial of the task that spawned it; 0 if none was being polled.
@@ -118,7 +118,7 @@ pub(crate) struct Seen {
 impl Tracked {
     /// A task spawned while the task `parent` (a serial, 0 for none) was
     /// being polled.
-    pub(crate) fn new(meta: Arc<TaskMeta>, main: bool, on_lost: OnLost) -> Self {
+    pub(crate) fn new(meta: TaskMeta, main: bool, on_lost: OnLost) -> Self {
         Tracked {
             meta,
             serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
@@ -135,7 +135,7 @@ impl Tracked {
 
     /// A watch over a future that is not a task of its own (the body of a
     /// test, inside the main task): lost-waker detection only, no serial.
-    pub(crate) fn watch_only(meta: Arc<TaskMeta>, on_lost: OnLost) -> Self {
+    pub(crate) fn watch_only(meta: TaskMeta, on_lost: OnLost) -> Self {
         Tracked {
             serial: 0,
             ..Tracked::new(meta, true, on_lost)
@@ -344,16 +344,12 @@ impl Drop for PollWaker {
 }
 
 /// The main task's name for reports.
-pub(crate) fn main_meta(site: &'static Location<'static>) -> Arc<TaskMeta> {
-    Arc::new(TaskMeta::new(Some("main"), site))
+pub(crate) fn main_meta(site: &'static Location<'static>) -> TaskMeta {
+    TaskMeta::new(Some("main"), site)
 }
 
 /// Whether `RUNNER_LOST_WAKER_PANICS` asks for a panic after each lost-waker
-/// report (debug mode only): set to anything but empty, `0` or `false`.
+/// report (debug mode only).
 pub(crate) fn env_lost_waker_panics() -> bool {
-    std::env::var_os("RUNNER_LOST_WAKER_PANICS").is_some_and(|v| {
-        let v = v.to_string_lossy();
-        let v = v.trim();
-        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
-    })
+    debug::env_flag("RUNNER_LOST_WAKER_PANICS")
 }

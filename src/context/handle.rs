@@ -7,10 +7,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use super::scope::{Scope, ScopeRef, Scoped};
-use super::storage::{
-    CURRENT, Current, Inner, Vars, current_vars, downcast, lock, swap_current, try_lock,
-};
+use super::storage::{CURRENT, Current, Inner, Vars, current_vars, downcast, swap_current};
 use super::var::ContextVar;
+use crate::sync::{lock, try_lock};
 
 /// A context: a mapping of [`ContextVar`]s to values, Python's
 /// `contextvars.Context`.

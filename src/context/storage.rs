@@ -6,7 +6,9 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::mem;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::{Arc, Mutex};
+
+use crate::sync::lock;
 
 pub(super) type Value = Arc<dyn Any + Send + Sync>;
 
@@ -310,21 +312,6 @@ pub(super) fn downcast<T: 'static>(value: &Value) -> &T {
     value
         .downcast_ref::<T>()
         .expect("a context variable's value always has the variable's type")
-}
-
-/// Nothing panics while one of these locks is held, so poison carries no
-/// meaning.
-pub(super) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// [`lock`] without waiting: `None` if another thread holds it.
-pub(super) fn try_lock<T>(mutex: &Mutex<T>) -> Option<MutexGuard<'_, T>> {
-    match mutex.try_lock() {
-        Ok(guard) => Some(guard),
-        Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
-        Err(TryLockError::WouldBlock) => None,
-    }
 }
 
 #[cfg(test)]

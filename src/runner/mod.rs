@@ -31,12 +31,11 @@ use crate::context::{Context, TaskContext};
 use crate::current::{self, LoopGuard};
 use crate::event_loop::EventLoop;
 use crate::lost;
-use crate::meta::TaskMeta;
 use crate::shared::{self, LoopShared};
 use crate::signal::{Interrupts, LastWords, SignalConfig};
 use crate::stop::Stoppable;
 use crate::task::MainTask;
-use crate::task::dump::{self, DumpSource};
+use crate::task::dump::DumpSource;
 use crate::{Error, debug};
 use builder::Settings;
 
@@ -135,9 +134,6 @@ struct Loop {
     /// The runner's context: every `run` runs in it. No handle to it exists
     /// (`run_in` takes another), so entering it takes no lock.
     context: TaskContext,
-    /// The main task's name and spawn site (the site is set by each `run`),
-    /// made once rather than per run.
-    main: TaskMeta,
 }
 
 impl Runner {
@@ -247,7 +243,7 @@ impl Runner {
     ) -> Result<F::Output, Error> {
         let _guard = self.take_thread(at)?;
         let (signals, shared) = (self.settings.signals, &self.shared);
-        let lp = match Self::lazy_init(&mut self.state, &mut self.settings, at) {
+        let lp = match Self::lazy_init(&mut self.state, &mut self.settings) {
             Ok(lp) => lp,
             Err(err) => {
                 explain_refusal(shared, &err, &self.state, at);
@@ -255,14 +251,16 @@ impl Runner {
             }
         };
         let own = context.is_none().then_some(&mut lp.context);
-        let main = MainTask::new(future, own, &mut lp.main, at, shared);
+        let main = MainTask::new(future, own, at, shared);
         let main = match context {
             Some(context) => Either::Left(context.scope_ref(main)),
             None => Either::Right(main),
         };
         let lost = &shared.lost_panics;
         let main = Stoppable::new(main, lost.cancel_main.then_some(&lost.stop));
-        let last_words = shared.debug.is_some().then(|| last_words(shared, at));
+        let handles_signals = signals.sigint || signals.sigterm;
+        let last_words =
+            (shared.debug.is_some() && handles_signals).then(|| last_words(shared, at));
         // Pinned here, so that the loop moves a pointer, not the future; it
         // is still dropped inside the loop (see `interruptible`).
         let main = pin!(Some(main));
@@ -284,11 +282,7 @@ impl Runner {
     /// Builds the loop on first use: asyncio's `_lazy_init`. A factory that
     /// fails or panics leaves the runner closed: it is spent, and the runner
     /// never falls back to a runtime it was not given.
-    fn lazy_init<'a>(
-        state: &'a mut State,
-        settings: &mut Settings,
-        at: &'static Location<'static>,
-    ) -> Result<&'a mut Loop, Error> {
+    fn lazy_init<'a>(state: &'a mut State, settings: &mut Settings) -> Result<&'a mut Loop, Error> {
         if let State::Created = state {
             // Closed until built, so that a panicking factory leaves it so.
             *state = State::Closed(None);
@@ -296,7 +290,6 @@ impl Runner {
             *state = State::Initialized(Loop {
                 event_loop,
                 context: TaskContext::capture(),
-                main: TaskMeta::new(Some("main"), at),
             });
         }
         match state {
@@ -325,9 +318,8 @@ impl Runner {
     /// let task = handle.spawn(async { 7 });
     /// assert_eq!(runner.run(task).unwrap().unwrap(), 7);
     /// ```
-    #[track_caller]
     pub fn handle(&mut self) -> Result<Handle, Error> {
-        let lp = Self::lazy_init(&mut self.state, &mut self.settings, Location::caller())?;
+        let lp = Self::lazy_init(&mut self.state, &mut self.settings)?;
         Ok(lp.event_loop.handle().clone())
     }
 
@@ -415,7 +407,6 @@ impl Loop {
         let Loop {
             event_loop,
             context,
-            main: _,
         } = self;
         if tokio_is_torn_down() {
             // A runner kept in a thread-local, dropped at thread exit after
@@ -472,9 +463,9 @@ async fn interruptible<F: Future>(
 /// What debug mode prints when a second Ctrl-C kills the process: the task
 /// dump (taken without waiting on any lock the stuck loop may hold).
 fn last_words(shared: &Arc<LoopShared>, at: &'static Location<'static>) -> LastWords {
-    let shared = shared.clone();
+    let tasks = DumpSource::new(shared.clone());
     Arc::new(move || {
-        let dump = dump::last_words(&shared).unwrap_or_default();
+        let dump = tasks.dump();
         format!(
             "runner: a second Ctrl-C kills the process; the run started at {at} had not \
              finished. Its tasks:\n{dump}\n"

@@ -47,7 +47,7 @@ use std::future::{Future, poll_fn};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -57,6 +57,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::Error;
+use crate::sync::{lock, try_lock};
 
 #[cfg(all(unix, not(any(runner_no_signals, runner_windows_glue))))]
 #[path = "unix.rs"]
@@ -280,7 +281,7 @@ pub(crate) fn wake_up() {
 
 /// Cancels the token of run `run`, if one was made.
 fn cancel_token(run: usize) {
-    let slot = TOKEN.lock().unwrap_or_else(PoisonError::into_inner);
+    let slot = lock(&TOKEN);
     if let Some((made_for, token)) = slot.as_ref() {
         if *made_for == run {
             token.cancel();
@@ -385,7 +386,7 @@ pub fn interrupt_token() -> CancellationToken {
         return CancellationToken::new();
     }
     let run = RUNS.load(Ordering::Acquire);
-    let mut slot = TOKEN.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut slot = lock(&TOKEN);
     match slot.as_ref() {
         Some((made_for, token)) if *made_for == run => token.clone(),
         _ => {
@@ -573,10 +574,6 @@ mod last_words {
     static ASKED: AtomicUsize = AtomicUsize::new(0);
     static ANSWER: Mutex<Option<(usize, Option<String>)>> = Mutex::new(None);
 
-    fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-        mutex.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Stores `words` for the run being armed and makes sure the helper
     /// exists. `false` if it could not be started.
     pub(super) fn prepare(words: LastWords) -> bool {
@@ -622,7 +619,7 @@ mod last_words {
         helper.unpark();
         loop {
             // `try_lock`: the helper holds it for an instant; never wait on it.
-            if let Ok(mut answer) = ANSWER.try_lock() {
+            if let Some(mut answer) = try_lock(&ANSWER) {
                 if matches!(answer.as_ref(), Some((answered, _)) if *answered == request) {
                     return answer.take().and_then(|(_, text)| text);
                 }

@@ -212,14 +212,6 @@ impl DumpSource {
     }
 }
 
-/// The dump to print when a second Ctrl-C kills the process (debug mode
-/// only: `None` otherwise). Called from the signal watcher thread; it never
-/// waits on a lock.
-pub(crate) fn last_words(shared: &Arc<LoopShared>) -> Option<String> {
-    shared.debug.as_ref()?;
-    Some(DumpSource::new(shared.clone()).dump().to_string())
-}
-
 impl TaskDump {
     fn empty(gap: Gap) -> Self {
         TaskDump {

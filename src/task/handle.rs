@@ -10,7 +10,7 @@ use std::task::{Poll, ready};
 use tokio::task::{AbortHandle, Id, JoinError};
 
 use crate::lost;
-use crate::meta::TaskMeta;
+use crate::track::Tracked;
 
 /// An owned permission to await a runner task, like
 /// [`tokio::task::JoinHandle`].
@@ -35,18 +35,18 @@ use crate::meta::TaskMeta;
 pub struct JoinHandle<T> {
     /// Tokio's handle of the wrapped task.
     inner: tokio::task::JoinHandle<T>,
-    /// Debug mode's record of the task, shared with it.
-    meta: Option<Arc<TaskMeta>>,
+    /// Debug mode's record of the task (shared with it and the registry).
+    tracked: Option<Arc<Tracked>>,
     /// Whether awaiting it gave the task's outcome, so a panic, if any, was
     /// retrieved and dropping the handle has nothing to report.
     done: bool,
 }
 
 impl<T> JoinHandle<T> {
-    pub(super) fn new(inner: tokio::task::JoinHandle<T>, meta: Option<Arc<TaskMeta>>) -> Self {
+    pub(super) fn new(inner: tokio::task::JoinHandle<T>, tracked: Option<Arc<Tracked>>) -> Self {
         JoinHandle {
             inner,
-            meta,
+            tracked,
             done: false,
         }
     }
@@ -66,8 +66,8 @@ impl<T> JoinHandle<T> {
     /// # }
     /// ```
     pub fn abort(&self) {
-        if let Some(meta) = &self.meta {
-            meta.mark_aborted();
+        if let Some(tracked) = &self.tracked {
+            tracked.meta.mark_aborted();
         }
         self.inner.abort();
     }
@@ -150,8 +150,8 @@ impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JoinHandle")
             .field("id", &self.inner.id())
-            .field("name", &self.meta.as_ref().and_then(|m| m.name()))
-            .field("spawned_at", &self.meta.as_ref().map(|m| m.site()))
+            .field("name", &self.tracked.as_ref().and_then(|t| t.meta.name()))
+            .field("spawned_at", &self.tracked.as_ref().map(|t| t.meta.site()))
             .finish()
     }
 }

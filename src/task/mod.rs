@@ -35,7 +35,7 @@ pub(crate) mod dump;
 
 pub use dump::{DumpEntry, TaskDump, TaskState, dump};
 pub use handle::JoinHandle;
-use wrapper::Spawned;
+use wrapper::{Ident, Spawned};
 pub(crate) use wrapper::{MainTask, watch_main_body};
 
 /// Spawns a `Send` future onto the current runtime, in a copy of the current
@@ -82,7 +82,7 @@ where
     F::Output: Send + 'static,
 {
     let spawned = Spawned::new(name, location);
-    let meta = spawned.meta();
+    let tracked = spawned.tracked();
     let task = spawned.wrap(future);
     // On a current-thread loop's own thread the `LocalSet` runs the task on
     // this same thread, as the runtime would, for less per task.
@@ -91,7 +91,7 @@ where
     } else {
         tokio::spawn(task)
     };
-    JoinHandle::new(handle, meta)
+    JoinHandle::new(handle, tracked)
 }
 
 /// Spawns a future onto the current [`LocalSet`](tokio::task::LocalSet) (a
@@ -136,8 +136,8 @@ where
     F::Output: 'static,
 {
     let spawned = Spawned::new(name, location);
-    let meta = spawned.meta();
-    JoinHandle::new(tokio::task::spawn_local(spawned.wrap(future)), meta)
+    let tracked = spawned.tracked();
+    JoinHandle::new(tokio::task::spawn_local(spawned.wrap(future)), tracked)
 }
 
 /// Runs a blocking closure on the runtime's blocking pool, in a copy of the
@@ -185,13 +185,12 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    let spawned = Spawned::new(name, location);
+    let runner = current::runner();
+    let ident = Ident::new(name, location);
     let ctx = TaskContext::capture();
     // Counted until the closure is done, ran or not, so that `close` can
     // tell whether its shutdown timeout expired with work still running.
-    let running = spawned.runner.as_ref().map(|r| r.blocking.token());
-    let meta = spawned.meta();
-    let Spawned { ident, runner, .. } = spawned;
+    let running = runner.as_ref().map(|r| r.blocking.token());
     // The closure runs on a pool thread; if its handle is already gone when
     // it panics, the report is made there, to the spawner's subscriber,
     // where the run's other reports go.
@@ -210,7 +209,9 @@ where
             }
         })
     });
-    JoinHandle::new(inner, meta)
+    // Blocking work is not in the registry of tasks (the task dump lists
+    // tasks), so its handle has no record of it.
+    JoinHandle::new(inner, None)
 }
 
 /// Configures a task before spawning it, shaped like Tokio's (unstable)

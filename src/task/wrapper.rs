@@ -58,9 +58,9 @@ impl Ident {
 /// The per-task state every spawn path takes at spawn time.
 pub(super) struct Spawned {
     /// Who the task is.
-    pub(super) ident: Ident,
+    ident: Ident,
     /// The spawner's runner, if it runs inside one.
-    pub(super) runner: Option<Arc<LoopShared>>,
+    runner: Option<Arc<LoopShared>>,
     /// The task's place in debug mode's registry (its record shared with
     /// the handle and the task dump), dropped with the task.
     registration: Option<Registration>,
@@ -70,11 +70,10 @@ impl Spawned {
     /// Reads the spawner's runner and, in debug mode, registers the task.
     pub(super) fn new(name: Option<&str>, site: &'static Location<'static>) -> Self {
         let runner = current::runner();
-        let registration = runner.as_ref().and_then(|r| r.debug.as_ref()).map(|debug| {
-            debug
-                .registry
-                .register(&Arc::new(TaskMeta::new(name, site)))
-        });
+        let registration = runner
+            .as_ref()
+            .and_then(|r| r.debug.as_ref())
+            .map(|debug| debug.registry.register(TaskMeta::new(name, site)));
         Spawned {
             ident: Ident::new(name, site),
             runner,
@@ -83,8 +82,8 @@ impl Spawned {
     }
 
     /// Debug mode's record of the task, for its `JoinHandle`.
-    pub(super) fn meta(&self) -> Option<Arc<TaskMeta>> {
-        self.registration.as_ref().map(|r| r.tracked().meta.clone())
+    pub(super) fn tracked(&self) -> Option<Arc<Tracked>> {
+        self.registration.as_ref().map(|r| r.tracked().clone())
     }
 
     /// The task to hand to Tokio; it runs in a copy of the current context.
@@ -207,9 +206,10 @@ pin_project_lite::pin_project! {
         #[pin]
         future: Option<F>,
         ctx: Option<&'a mut TaskContext>,
-        meta: &'a TaskMeta,
-        slow_poll: Option<Duration>,
+        // Debug mode: the main task's entry in the registry, and when a poll
+        // is slow.
         track: Option<MainTrack>,
+        slow_poll: Option<Duration>,
     }
 
     impl<F> PinnedDrop for MainTask<'_, F> {
@@ -235,11 +235,9 @@ impl<'a, F> MainTask<'a, F> {
     pub(crate) fn new(
         future: F,
         ctx: Option<&'a mut TaskContext>,
-        meta: &'a mut TaskMeta,
         site: &'static Location<'static>,
         shared: &Arc<LoopShared>,
     ) -> Self {
-        meta.set_site(site);
         let track = shared.debug.as_ref().map(|debug| {
             let lost = &shared.lost_panics;
             let stop = lost.cancel_main.then(|| Arc::downgrade(lost));
@@ -248,9 +246,8 @@ impl<'a, F> MainTask<'a, F> {
         MainTask {
             future: Some(future),
             ctx,
-            meta,
-            slow_poll: shared.slow_poll(),
             track,
+            slow_poll: shared.slow_poll(),
         }
     }
 }
@@ -261,13 +258,13 @@ impl<F: Future> Future for MainTask<'_, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let _ctx = this.ctx.as_deref_mut().map(TaskContext::enter);
-        let (mut future, meta) = (this.future, *this.meta);
-        let task = || meta.task_name();
+        let mut future = this.future;
         let poll = match this.track {
-            None => debug::timed_poll(*this.slow_poll, task, || poll_future(future.as_mut(), cx)),
+            None => poll_future(future.as_mut(), cx),
             // Debug mode: tracked and timed.
             Some(MainTrack(registration)) => {
                 let (tracked, spare) = registration.parts();
+                let task = || tracked.meta.task_name();
                 tracked.poll(spare, *this.slow_poll, task, cx, |cx| {
                     poll_future(future.as_mut(), cx)
                 })
