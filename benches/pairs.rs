@@ -8,9 +8,12 @@
 //! `cargo bench --bench pairs -- WORKLOAD SIDE ITERATIONS`, with SIDE
 //! `runner` or `tokio`; no arguments lists the workloads.
 
+#[path = "workloads/mod.rs"]
+mod workloads;
+use workloads::self_wakes;
+
 use std::future::Future;
 use std::hint::black_box;
-use std::task::Poll;
 
 use runner::{ContextVar, Runner};
 use tokio::task::LocalSet;
@@ -171,19 +174,6 @@ where
         sum += handle.await.unwrap();
     }
     sum
-}
-
-/// A task that returns `Pending` `n` times, waking itself each time.
-fn self_wakes(n: usize) -> impl Future<Output = usize> {
-    let mut left = n;
-    std::future::poll_fn(move |cx| {
-        if left == 0 {
-            return Poll::Ready(n);
-        }
-        left -= 1;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
 }
 
 fn context_ops<T>(n: usize, op: impl Fn() -> T) {

@@ -6,9 +6,11 @@
 //! The runner side has one context variable set, so every spawn copies a
 //! non-empty context.
 
-use std::future::Future;
+#[path = "workloads/mod.rs"]
+mod workloads;
+use workloads::self_wakes;
+
 use std::hint::black_box;
-use std::task::Poll;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, criterion_group, criterion_main};
@@ -62,20 +64,6 @@ async fn yields(n: usize) -> usize {
         tokio::task::yield_now().await;
     }
     n
-}
-
-/// A task that returns `Pending` `n` times, waking itself each time: the
-/// scheduler re-polls it at once, so this measures the per-poll cost alone.
-fn self_wakes(n: usize) -> impl Future<Output = usize> {
-    let mut left = n;
-    std::future::poll_fn(move |cx| {
-        if left == 0 {
-            return Poll::Ready(n);
-        }
-        left -= 1;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
 }
 
 fn spawn_await(c: &mut Criterion) {
