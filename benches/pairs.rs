@@ -48,6 +48,14 @@ const WORKLOADS: &[(&str, &str)] = &[
         "1000 x (runner::spawn vs tokio spawn_local) + await",
     ),
     ("self_wake", "one task waking itself 1000 times"),
+    (
+        "spawn_local_debug",
+        "spawn_local, the runner in debug mode (the tokio side as ever)",
+    ),
+    (
+        "self_wake_debug",
+        "self_wake, the runner in debug mode (the tokio side as ever)",
+    ),
     ("get", "ContextVar::get (tokio side: task_local! get)"),
     (
         "set",
@@ -81,15 +89,21 @@ fn main() {
         ("warm", true) => warm_runner(n, true),
         ("warm_no_sigint", true) => warm_runner(n, false),
         ("warm" | "warm_no_sigint", false) => warm_tokio(n),
-        ("spawn_local", true) => in_runner(n, || spawn_await(|f| runner::spawn_local(f))),
-        ("spawn", true) => in_runner(n, || spawn_await(|f| runner::spawn(f))),
-        ("spawn_local" | "spawn", false) => {
+        ("spawn_local", true) => in_runner(n, false, || spawn_await(|f| runner::spawn_local(f))),
+        ("spawn_local_debug", true) => {
+            in_runner(n, true, || spawn_await(|f| runner::spawn_local(f)))
+        }
+        ("spawn", true) => in_runner(n, false, || spawn_await(|f| runner::spawn(f))),
+        ("spawn_local" | "spawn_local_debug" | "spawn", false) => {
             in_tokio(n, || spawn_await(|f| tokio::task::spawn_local(f)))
         }
-        ("self_wake", true) => in_runner(n, || async {
+        ("self_wake", true) => in_runner(n, false, || async {
             runner::spawn_local(self_wakes(WAKES)).await.unwrap()
         }),
-        ("self_wake", false) => in_tokio(n, || async {
+        ("self_wake_debug", true) => in_runner(n, true, || async {
+            runner::spawn_local(self_wakes(WAKES)).await.unwrap()
+        }),
+        ("self_wake" | "self_wake_debug", false) => in_tokio(n, || async {
             tokio::task::spawn_local(self_wakes(WAKES)).await.unwrap()
         }),
         ("get", true) => context_ops(n, || black_box(REQUEST_ID.get())),
@@ -141,8 +155,8 @@ fn warm_tokio(n: usize) {
 }
 
 /// `work()` once per iteration, in one warm run with a variable set.
-fn in_runner<F: Future>(n: usize, work: impl Fn() -> F) {
-    let mut runner = Runner::builder().debug(false).handle_sigint(false).build();
+fn in_runner<F: Future>(n: usize, debug: bool, work: impl Fn() -> F) {
+    let mut runner = Runner::builder().debug(debug).handle_sigint(false).build();
     runner
         .run(async {
             REQUEST_ID.set(7);
