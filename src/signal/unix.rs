@@ -234,19 +234,11 @@ mod os {
     }
 
     /// Restores `errno` after the handler (a handler must not change it).
-    #[cfg(any(
-        target_os = "linux",
-        target_os = "dragonfly",
-        target_os = "redox",
-        target_vendor = "apple",
-        target_os = "freebsd",
-        target_os = "android",
-        target_os = "openbsd",
-        target_os = "netbsd"
-    ))]
     pub(in super::super) fn set_errno(value: libc::c_int) {
-        // SAFETY: errno's location is thread-local and always valid.
-        unsafe { *location() = value };
+        if let Some(errno) = location() {
+            // SAFETY: errno's location is thread-local and always valid.
+            unsafe { *errno = value };
+        }
     }
 
     /// No known `errno` location: the handler is never installed here (no
@@ -261,23 +253,25 @@ mod os {
         target_os = "openbsd",
         target_os = "netbsd"
     )))]
-    pub(in super::super) fn set_errno(_value: libc::c_int) {}
+    fn location() -> Option<*mut libc::c_int> {
+        None
+    }
 
     #[cfg(any(target_os = "linux", target_os = "dragonfly", target_os = "redox"))]
-    fn location() -> *mut libc::c_int {
+    fn location() -> Option<*mut libc::c_int> {
         // SAFETY: no preconditions; returns this thread's errno.
-        unsafe { libc::__errno_location() }
+        Some(unsafe { libc::__errno_location() })
     }
 
     #[cfg(any(target_vendor = "apple", target_os = "freebsd"))]
-    fn location() -> *mut libc::c_int {
+    fn location() -> Option<*mut libc::c_int> {
         // SAFETY: no preconditions; returns this thread's errno.
-        unsafe { libc::__error() }
+        Some(unsafe { libc::__error() })
     }
 
     #[cfg(any(target_os = "android", target_os = "openbsd", target_os = "netbsd"))]
-    fn location() -> *mut libc::c_int {
+    fn location() -> Option<*mut libc::c_int> {
         // SAFETY: no preconditions; returns this thread's errno.
-        unsafe { libc::__errno() }
+        Some(unsafe { libc::__errno() })
     }
 }
