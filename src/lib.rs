@@ -96,22 +96,17 @@ mod current;
 mod debug;
 mod error;
 mod event_loop;
-mod lost;
-mod meta;
 #[doc(hidden)]
 pub mod __private {
     //! Not public API.
     pub use crate::private::*;
 }
 mod private;
-mod registry;
 mod runner;
 mod shared;
 mod signal;
-mod stop;
 mod sync;
 pub mod task;
-mod track;
 
 pub use context::{Context, ContextError, ContextVar, Scope, SetGuard, Token, copy_context};
 pub use error::Error;

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
 
-use crate::lost::LostPanics;
-use crate::registry::Registry;
+use crate::debug::dump::{Gap, TaskDump};
+use crate::debug::lost::LostPanics;
+use crate::debug::registry::Registry;
 
 /// A runner's state as its tasks see it.
 #[derive(Debug)]
@@ -43,7 +44,7 @@ impl LoopShared {
         LoopShared {
             debug: slow_poll.map(|slow_poll| DebugState {
                 slow_poll,
-                registry: Registry::new(crate::track::env_lost_waker_panics()),
+                registry: Registry::new(crate::debug::track::env_lost_waker_panics()),
             }),
             lost_panics: Arc::new(LostPanics::new(cancel_main)),
             blocking: TaskTracker::new(),
@@ -60,4 +61,25 @@ impl LoopShared {
 /// runner lives; 0 is no runner's.
 pub(crate) fn id(runner: &Arc<LoopShared>) -> usize {
     Arc::as_ptr(runner) as usize
+}
+
+/// A runner's task list, readable from any thread: what the test watchdog
+/// and the Ctrl-C watcher thread dump.
+#[derive(Debug, Clone)]
+pub(crate) struct DumpSource(Arc<LoopShared>);
+
+impl DumpSource {
+    /// The tasks of the runner whose shared state is `shared`.
+    pub(crate) fn new(shared: Arc<LoopShared>) -> Self {
+        DumpSource(shared)
+    }
+
+    /// A snapshot of the runner's tasks (outside debug mode, none are
+    /// known from another thread).
+    pub(crate) fn dump(&self) -> TaskDump {
+        let Some(debug) = &self.0.debug else {
+            return TaskDump::empty(Gap::DebugOffElsewhere);
+        };
+        TaskDump::of(&debug.registry)
+    }
 }

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 
 use super::Args;
 use crate::Runner;
-use crate::task::dump::DumpSource;
+use crate::shared::DumpSource;
 
 /// How `#[runner::test]` passes the body: a function pointer (`Send` even
 /// when the future is not) that makes the boxed future on the test's thread.

@@ -29,13 +29,13 @@ use tokio::runtime::Handle;
 
 use crate::context::{Context, TaskContext};
 use crate::current::{self, LoopGuard};
+use crate::debug::lost;
+use crate::debug::stop::Stoppable;
 use crate::event_loop::EventLoop;
-use crate::lost;
+use crate::shared::DumpSource;
 use crate::shared::{self, LoopShared};
 use crate::signal::{Interrupts, LastWords, SignalConfig};
-use crate::stop::Stoppable;
 use crate::task::MainTask;
-use crate::task::dump::DumpSource;
 use crate::{Error, debug};
 use builder::Settings;
 

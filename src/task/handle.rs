@@ -9,8 +9,8 @@ use std::task::{Poll, ready};
 
 use tokio::task::{AbortHandle, Id, JoinError};
 
-use crate::lost;
-use crate::track::Tracked;
+use crate::debug::lost;
+use crate::debug::track::Tracked;
 
 /// An owned permission to await a runner task, like
 /// [`tokio::task::JoinHandle`].

@@ -31,9 +31,9 @@ use crate::current;
 mod handle;
 mod wrapper;
 
-pub(crate) mod dump;
-
-pub use dump::{DumpEntry, TaskDump, TaskState, dump};
+use crate::debug::dump::Gap;
+pub use crate::debug::dump::{DumpEntry, TaskDump, TaskState};
+use crate::shared::DumpSource;
 pub use handle::JoinHandle;
 use wrapper::{Ident, Spawned};
 pub(crate) use wrapper::{MainTask, watch_main_body};
@@ -203,7 +203,7 @@ where
                 let message = crate::debug::panic_message(&*payload).to_owned();
                 let panic = ident.panic(message, runner.as_ref());
                 tracing::dispatcher::with_default(&dispatch, || {
-                    crate::lost::task_panicked(tokio::task::try_id(), panic)
+                    crate::debug::lost::task_panicked(tokio::task::try_id(), panic)
                 });
                 resume_unwind(payload)
             }
@@ -212,6 +212,51 @@ where
     // Blocking work is not in the registry of tasks (the task dump lists
     // tasks), so its handle has no record of it.
     JoinHandle::new(inner, None)
+}
+
+/// Takes a snapshot of the live tasks of the runner whose loop or task calls
+/// it: for each, its Tokio id where known, name, spawn site, the task that
+/// spawned it, and whether it is being polled right now (and for how long)
+/// or idle (and since when).
+///
+/// Complete in debug mode ([`Builder::debug`](crate::Builder::debug),
+/// `RUNNER_DEBUG=1`). Outside debug mode nothing is tracked per task, so the
+/// dump lists the main task alone and says that debug mode gives the rest.
+/// Outside any runner, it is empty and says so. It never waits on a lock
+/// that a stuck thread may hold: when it could not look, the dump says so.
+///
+/// `#[runner::test]` prints a dump when its `timeout` expires.
+///
+/// # Examples
+///
+/// ```
+/// # fn main() -> Result<(), runner::Error> {
+/// let mut runner = runner::Runner::builder().debug(true).build();
+/// runner.run(async {
+///     let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
+///     runner::task::Builder::new().name("waiter").spawn(rx).unwrap();
+///     tokio::task::yield_now().await;
+///     let dump = runner::task::dump();
+///     let waiter = dump.iter().find(|t| t.name() == "waiter").unwrap();
+///     assert!(matches!(waiter.state(), runner::task::TaskState::Idle { .. }));
+///     assert_eq!(waiter.parent(), Some(0)); // the main task
+///     eprintln!("{dump}");
+/// })?;
+/// assert!(runner::task::dump().is_empty()); // outside any runner
+/// # Ok(())
+/// # }
+/// ```
+pub fn dump() -> TaskDump {
+    let Some(shared) = current::runner() else {
+        return TaskDump::empty(Gap::NoRunner);
+    };
+    if shared.debug.is_none() {
+        return match current::running_loop() {
+            Some(site) => TaskDump::main_only(site),
+            None => TaskDump::empty(Gap::DebugOffElsewhere),
+        };
+    }
+    DumpSource::new(shared).dump()
 }
 
 /// Configures a task before spawning it, shaped like Tokio's (unstable)

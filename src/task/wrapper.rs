@@ -15,11 +15,11 @@ use std::time::Duration;
 use crate::context::TaskContext;
 use crate::current;
 use crate::debug;
-use crate::lost::{self, Panic};
-use crate::meta::TaskMeta;
-use crate::registry::Registration;
+use crate::debug::lost::{self, Panic};
+use crate::debug::meta::TaskMeta;
+use crate::debug::registry::Registration;
+use crate::debug::track::{self, Spare, Tracked};
 use crate::shared::LoopShared;
-use crate::track::{self, Spare, Tracked};
 
 /// Who a task is, carried by the task itself: the spawn site, and the name
 /// when one was given (boxed: names are rare, the wrapper stays small).

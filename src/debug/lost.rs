@@ -30,9 +30,9 @@ use std::sync::{Mutex, Weak};
 
 use tokio::task::{AbortHandle, Id};
 
+use super::report::{self, TaskName};
+use super::stop::StopMain;
 use crate::Error;
-use crate::debug::{self, TaskName};
-use crate::stop::StopMain;
 use crate::sync::lock;
 
 /// A runner's count of task panics nobody retrieved, and what the first one
@@ -94,7 +94,7 @@ impl Panic {
             name: self.name.as_deref().unwrap_or("unnamed"),
             site: self.site,
         };
-        debug::lost_panic(task, &self.message);
+        report::lost_panic(task, &self.message);
         if let Some(lost) = self.runner.upgrade() {
             lost.record(task, &self.message);
         }

@@ -7,7 +7,7 @@
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::debug::TaskName;
+use super::report::TaskName;
 
 /// A task as debug mode records it; shared by the task, its `JoinHandle`
 /// and the registry.

@@ -7,11 +7,11 @@ use std::mem;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::debug::{self, TaskName};
-use crate::lost::LostPanics;
-use crate::meta::TaskMeta;
+use super::lost::LostPanics;
+use super::meta::TaskMeta;
+use super::report::{self, TaskName};
+use super::track::{OnLost, Spare, Tracked};
 use crate::sync::{lock, try_lock};
-use crate::track::{OnLost, Spare, Tracked};
 
 /// Debug mode's list of a runner's live tasks, for the report at close and
 /// the task dump.
@@ -115,7 +115,7 @@ impl Registry {
             .iter()
             .map(|t| format!("`{}` spawned at {}", t.name, t.site))
             .collect();
-        debug::leftovers(&names);
+        report::leftovers(&names);
     }
 
     /// The tasks the close report named as pending.

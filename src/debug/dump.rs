@@ -9,9 +9,8 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::current;
-use crate::shared::LoopShared;
-use crate::track::Tracked;
+use super::registry::Registry;
+use super::track::Tracked;
 
 /// A snapshot of the live tasks of a runner: what [`dump`] returns.
 ///
@@ -51,7 +50,7 @@ pub struct TaskDump {
 
 /// Why a dump is not complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Gap {
+pub(crate) enum Gap {
     /// Not taken inside a runner.
     NoRunner,
     /// Debug mode is off: only the main task is known.
@@ -143,77 +142,16 @@ impl TaskState {
     }
 }
 
-/// Takes a snapshot of the live tasks of the runner whose loop or task calls
-/// it: for each, its Tokio id where known, name, spawn site, the task that
-/// spawned it, and whether it is being polled right now (and for how long)
-/// or idle (and since when).
-///
-/// Complete in debug mode ([`Builder::debug`](crate::Builder::debug),
-/// `RUNNER_DEBUG=1`). Outside debug mode nothing is tracked per task, so the
-/// dump lists the main task alone and says that debug mode gives the rest.
-/// Outside any runner, it is empty and says so. It never waits on a lock
-/// that a stuck thread may hold: when it could not look, the dump says so.
-///
-/// `#[runner::test]` prints a dump when its `timeout` expires.
-///
-/// # Examples
-///
-/// ```
-/// # fn main() -> Result<(), runner::Error> {
-/// let mut runner = runner::Runner::builder().debug(true).build();
-/// runner.run(async {
-///     let (_tx, rx) = tokio::sync::oneshot::channel::<()>();
-///     runner::task::Builder::new().name("waiter").spawn(rx).unwrap();
-///     tokio::task::yield_now().await;
-///     let dump = runner::task::dump();
-///     let waiter = dump.iter().find(|t| t.name() == "waiter").unwrap();
-///     assert!(matches!(waiter.state(), runner::task::TaskState::Idle { .. }));
-///     assert_eq!(waiter.parent(), Some(0)); // the main task
-///     eprintln!("{dump}");
-/// })?;
-/// assert!(runner::task::dump().is_empty()); // outside any runner
-/// # Ok(())
-/// # }
-/// ```
-pub fn dump() -> TaskDump {
-    let Some(shared) = current::runner() else {
-        return TaskDump::empty(Gap::NoRunner);
-    };
-    if shared.debug.is_none() {
-        return match current::running_loop() {
-            Some(site) => TaskDump::main_only(site),
-            None => TaskDump::empty(Gap::DebugOffElsewhere),
-        };
-    }
-    DumpSource::new(shared).dump()
-}
-
-/// A runner's task list, readable from any thread: what the test watchdog
-/// and the Ctrl-C watcher thread dump.
-#[derive(Debug, Clone)]
-pub(crate) struct DumpSource(Arc<LoopShared>);
-
-impl DumpSource {
-    /// The tasks of the runner whose shared state is `shared`.
-    pub(crate) fn new(shared: Arc<LoopShared>) -> Self {
-        DumpSource(shared)
-    }
-
-    /// A snapshot of the runner's tasks (outside debug mode, none are
-    /// known from another thread).
-    pub(crate) fn dump(&self) -> TaskDump {
-        let Some(debug) = &self.0.debug else {
-            return TaskDump::empty(Gap::DebugOffElsewhere);
-        };
-        match debug.registry.snapshot() {
+impl TaskDump {
+    /// A snapshot of the tasks in `registry`, unless its lock stays taken.
+    pub(crate) fn of(registry: &Registry) -> Self {
+        match registry.snapshot() {
             Some(tasks) => TaskDump::from_tracked(&tasks),
             None => TaskDump::empty(Gap::Busy),
         }
     }
-}
 
-impl TaskDump {
-    fn empty(gap: Gap) -> Self {
+    pub(crate) fn empty(gap: Gap) -> Self {
         TaskDump {
             tasks: Vec::new(),
             gaps: vec![gap],
@@ -221,7 +159,7 @@ impl TaskDump {
         }
     }
 
-    fn main_only(site: &'static Location<'static>) -> Self {
+    pub(crate) fn main_only(site: &'static Location<'static>) -> Self {
         TaskDump {
             tasks: vec![DumpEntry {
                 id: None,
@@ -505,7 +443,7 @@ mod tests {
 
     #[test]
     fn a_dump_outside_a_runner_is_empty_and_says_why() {
-        let dump = dump();
+        let dump = crate::task::dump();
         assert!(dump.is_empty());
         assert!(!dump.is_complete());
         assert!(dump.to_string().contains("not taken inside a runner"));

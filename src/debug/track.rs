@@ -20,10 +20,10 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
+use super::lost::LostPanics;
+use super::meta::TaskMeta;
+use super::report;
 use crate::Error;
-use crate::debug;
-use crate::lost::LostPanics;
-use crate::meta::TaskMeta;
 
 thread_local! {
     /// The serial of the registered task being polled on this thread (0:
@@ -151,7 +151,7 @@ impl Tracked {
         self: &Arc<Self>,
         spare: &mut Spare,
         slow_poll: Option<Duration>,
-        task: impl FnOnce() -> debug::TaskName<'a>,
+        task: impl FnOnce() -> report::TaskName<'a>,
         cx: &mut Context<'_>,
         poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
     ) -> Poll<T> {
@@ -192,7 +192,7 @@ impl Tracked {
         if let Some(threshold) = slow_poll {
             let took = end.saturating_duration_since(start);
             if took > threshold {
-                debug::slow_poll_report(task(), took, threshold);
+                report::slow_poll_report(task(), took, threshold);
             }
         }
         result
@@ -260,7 +260,7 @@ impl Tracked {
     #[cold]
     fn report_lost(&self) {
         let task = self.meta.task_name();
-        debug::lost_waker(task);
+        report::lost_waker(task);
         if let Some(lost) = self.on_lost.stop.as_ref().and_then(Weak::upgrade) {
             lost.stop.request(Error::LostWaker {
                 task: task.name.to_owned(),
@@ -351,5 +351,5 @@ pub(crate) fn main_meta(site: &'static Location<'static>) -> TaskMeta {
 /// Whether `RUNNER_LOST_WAKER_PANICS` asks for a panic after each lost-waker
 /// report (debug mode only).
 pub(crate) fn env_lost_waker_panics() -> bool {
-    debug::env_flag("RUNNER_LOST_WAKER_PANICS")
+    report::env_flag("RUNNER_LOST_WAKER_PANICS")
 }
