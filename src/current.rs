@@ -152,14 +152,13 @@ pub(crate) fn runner_id() -> usize {
 
 /// Makes a task's runner current for one poll (or drop) of the task, unless
 /// it already is (a task of the runner whose loop this thread drives: the
-/// usual case, with nothing to swap).
+/// usual case, with nothing to swap). `None` leaves the thread's runner as it
+/// is: a task of the loop's own thread carries none, since its runner is
+/// current whenever it is polled.
 pub(crate) fn enter_task(runner: &mut Option<Arc<LoopShared>>) -> Option<TaskEntered<'_>> {
+    let ours = runner.as_ref()?;
     let same = ON_THREAD
-        .try_with(|t| match (&*t.runner.borrow(), &*runner) {
-            (Some(cur), Some(ours)) => Arc::ptr_eq(cur, ours),
-            (None, None) => true,
-            _ => false,
-        })
+        .try_with(|t| matches!(&*t.runner.borrow(), Some(cur) if Arc::ptr_eq(cur, ours)))
         .unwrap_or(true);
     if same {
         return None;
@@ -229,6 +228,12 @@ mod tests {
         assert_eq!(runner_id(), shared::id(&ours));
         let mut same = Some(ours.clone());
         assert!(enter_task(&mut same).is_none(), "nothing to swap");
+        let mut implicit = None;
+        assert!(
+            enter_task(&mut implicit).is_none(),
+            "the thread's runner stays"
+        );
+        assert_eq!(runner_id(), shared::id(&ours));
     }
 
     #[test]

@@ -44,7 +44,7 @@ impl LoopShared {
         LoopShared {
             debug: slow_poll.map(|slow_poll| DebugState {
                 slow_poll,
-                registry: Registry::new(crate::debug::track::env_lost_waker_panics()),
+                registry: Registry::new(slow_poll, crate::debug::track::env_lost_waker_panics()),
             }),
             lost_panics: Arc::new(LostPanics::new(cancel_main)),
             blocking: TaskTracker::new(),

@@ -1,39 +1,34 @@
 //! Panics nobody retrieved: asyncio's "Task exception was never retrieved".
 //!
-//! A task's panic is *lost* once both have happened: the task panicked, and
-//! its `JoinHandle` was dropped without reading the outcome. Whichever comes
-//! second reports it, always (debug mode or not), with the task's name and
-//! spawn site, and counts it in the runner's [`LostPanics`].
+//! asyncio reports from the destructor of the unread result; so does this
+//! module. A runner task that panics does not unwind into Tokio: its wrapper
+//! catches the panic and completes with a [`PanicNote`] as its output. Tokio
+//! keeps that output for the `JoinHandle` and drops it unread when nobody
+//! can read it any more: at once if the handle was already gone when the
+//! task ended, or when the handle is dropped later without being awaited.
+//! The note's `Drop` is the report. A handle that reads the note takes the
+//! payload out first, which disarms it.
 //!
-//! The task and its handle share no allocation for this: most handles are
-//! awaited, and that path must cost nothing. They meet in a process-wide
-//! table keyed by Tokio's task id, touched only on the paths that need it:
+//! So the task and its handle share nothing for this, and nothing
+//! process-wide is touched on any path: a detached task costs what Tokio's
+//! own detached task costs. Each lost panic is reported exactly once, and a
+//! retrieved one never.
 //!
-//! - a task panics: if its handle was dropped before ([`Entry::Detached`]),
-//!   report now; else leave an [`Entry::Panicked`] for the handle;
-//! - a handle is awaited and gets the panic: remove the entry (retrieved);
-//! - a handle is dropped unread: report a [`Entry::Panicked`] entry, or, if
-//!   the task is still running, leave an [`Entry::Detached`] for it.
-//!
-//! Both sides take the table's lock, so whichever comes second sees the
-//! other's entry. A detached task that ends without panicking leaves its
-//! entry behind (the task cannot know its handle is gone); such entries are
-//! swept when the table has doubled since the last sweep, and by
-//! [`sweep`] when a runner closes, so the table holds at most about twice
-//! the detached tasks alive at its peak.
+//! A panic while a task is being *dropped* (cancelled: aborted, or dropped
+//! at close) cannot become an output: Tokio records it as the task's
+//! `JoinError`. It is reported at once, as asyncio reports an exception
+//! raised during shutdown, and still reaches a handle that awaits it.
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
+use std::any::Any;
+use std::fmt;
 use std::panic::Location;
+use std::sync::Weak;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, Weak};
-
-use tokio::task::{AbortHandle, Id};
 
 use super::report::{self, TaskName};
 use super::stop::StopMain;
 use crate::Error;
-use crate::sync::lock;
 
 /// A runner's count of task panics nobody retrieved, and what the first one
 /// does under `LostPanic::CancelMain`.
@@ -75,7 +70,7 @@ impl LostPanics {
     }
 }
 
-/// A panic waiting to be retrieved, with what its report needs.
+/// A task's panic, with what its report needs.
 #[derive(Debug)]
 pub(crate) struct Panic {
     /// The task's name, if it was given one.
@@ -86,10 +81,21 @@ pub(crate) struct Panic {
     pub(crate) message: String,
     /// The runner to count it in, if the task ran in one.
     pub(crate) runner: Weak<LostPanics>,
+    /// The subscriber to report to, when the report may come from a thread
+    /// whose own subscriber is not the spawner's (the blocking pool).
+    pub(crate) dispatch: Option<tracing::Dispatch>,
 }
 
 impl Panic {
-    fn report(self) {
+    /// Reports the panic as lost and counts it in its runner.
+    pub(crate) fn report(&self) {
+        match &self.dispatch {
+            Some(dispatch) => tracing::dispatcher::with_default(dispatch, || self.report_here()),
+            None => self.report_here(),
+        }
+    }
+
+    fn report_here(&self) {
         let task = TaskName {
             name: self.name.as_deref().unwrap_or("unnamed"),
             site: self.site,
@@ -101,102 +107,46 @@ impl Panic {
     }
 }
 
-/// What the table holds for a task.
-#[derive(Debug)]
-enum Entry {
-    /// The handle was dropped while the task ran; kept to tell when the task
-    /// is done, for the sweep.
-    Detached(AbortHandle),
-    /// The task panicked; its handle has not read the panic yet.
-    Panicked(Panic),
+/// The output of a runner task that panicked: the payload, and the report
+/// its `Drop` makes unless a `JoinHandle` took the payload out.
+pub(crate) struct PanicNote {
+    /// The panic's payload; `None` once retrieved.
+    payload: Option<Box<dyn Any + Send>>,
+    /// What the report says.
+    panic: Panic,
 }
 
-/// The table, and when to sweep it next.
-#[derive(Debug, Default)]
-struct Table {
-    entries: HashMap<Id, Entry>,
-    /// Sweep finished detached entries once the table is this long.
-    sweep_at: usize,
+impl PanicNote {
+    /// A panic with `payload`, reported when dropped unread.
+    pub(crate) fn new(payload: Box<dyn Any + Send>, panic: Panic) -> Box<Self> {
+        Box::new(PanicNote {
+            payload: Some(payload),
+            panic,
+        })
+    }
+
+    /// The payload, for whoever retrieves the panic: no report is made.
+    pub(crate) fn retrieve(mut self) -> Box<dyn Any + Send> {
+        self.payload
+            .take()
+            .expect("a note's payload is taken once, by the note's owner")
+    }
 }
 
-static TABLE: Mutex<Option<Table>> = Mutex::new(None);
-/// How many `Panicked` entries the table holds: when none, a handle dropped
-/// after its task finished has nothing to look up.
-static PANICKED: AtomicUsize = AtomicUsize::new(0);
-/// The table never sweeps below this many entries.
-const SWEEP_MIN: usize = 64;
-
-/// The task side: the task with id `id` panicked (in a poll, or while being
-/// dropped).
-pub(crate) fn task_panicked(id: Option<Id>, panic: Panic) {
-    let Some(id) = id else {
-        // Outside any Tokio task nothing can retrieve it.
-        return panic.report();
-    };
-    let mut guard = lock(&TABLE);
-    let table = guard.get_or_insert_with(Table::default);
-    match table.entries.remove(&id) {
-        Some(Entry::Detached(_)) => {
-            drop(guard);
-            panic.report();
-        }
-        _ => {
-            table.entries.insert(id, Entry::Panicked(panic));
-            PANICKED.fetch_add(1, Ordering::AcqRel);
+impl Drop for PanicNote {
+    fn drop(&mut self) {
+        if self.payload.is_some() {
+            self.panic.report();
         }
     }
 }
 
-/// The handle side: awaiting the handle of task `id` gave its owner the panic.
-pub(crate) fn retrieved(id: Id) {
-    if let Some(table) = lock(&TABLE).as_mut() {
-        if let Some(Entry::Panicked(_)) = table.entries.remove(&id) {
-            PANICKED.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-}
-
-/// The handle side: `handle` is dropped without its outcome having been read.
-pub(crate) fn handle_dropped<T>(handle: &tokio::task::JoinHandle<T>) {
-    // A task records its panic before it is finished, so a finished task
-    // with no panic recorded anywhere has nothing to report.
-    if handle.is_finished() && PANICKED.load(Ordering::Acquire) == 0 {
-        return;
-    }
-    let id = handle.id();
-    let mut guard = lock(&TABLE);
-    let table = guard.get_or_insert_with(Table::default);
-    match table.entries.remove(&id) {
-        Some(Entry::Panicked(panic)) => {
-            PANICKED.fetch_sub(1, Ordering::AcqRel);
-            drop(guard);
-            panic.report();
-        }
-        _ if handle.is_finished() => {}
-        _ => {
-            table
-                .entries
-                .insert(id, Entry::Detached(handle.abort_handle()));
-            if table.entries.len() >= table.sweep_at {
-                table.sweep();
-            }
-        }
-    }
-}
-
-/// Drops the entries of detached tasks that are done (a runner that closes
-/// has just finished all of its own).
-pub(crate) fn sweep() {
-    if let Some(table) = lock(&TABLE).as_mut() {
-        table.sweep();
-    }
-}
-
-impl Table {
-    fn sweep(&mut self) {
-        self.entries
-            .retain(|_, entry| !matches!(entry, Entry::Detached(task) if task.is_finished()));
-        self.sweep_at = (2 * self.entries.len()).max(SWEEP_MIN);
+impl fmt::Debug for PanicNote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PanicNote")
+            .field("panic", &self.panic)
+            .field("retrieved", &self.payload.is_none())
+            .finish()
     }
 }
 
@@ -205,76 +155,29 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    fn panic(lost: &Arc<LostPanics>) -> Panic {
-        Panic {
+    fn note(lost: &Arc<LostPanics>) -> Box<PanicNote> {
+        let panic = Panic {
             name: Some("t".into()),
             site: Location::caller(),
             message: "boom".into(),
             runner: Arc::downgrade(lost),
-        }
-    }
-
-    fn on_runtime(f: impl std::future::Future<Output = ()>) {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(f);
+            dispatch: None,
+        };
+        PanicNote::new(Box::new("boom"), panic)
     }
 
     #[test]
-    fn a_panic_after_the_handle_is_dropped_is_reported_by_the_task() {
-        on_runtime(async {
-            let lost = Arc::new(LostPanics::default());
-            let task = tokio::spawn(std::future::pending::<()>());
-            handle_dropped(&task);
-            task_panicked(Some(task.id()), panic(&lost));
-            assert_eq!(lost.count(), 1);
-            task.abort();
-        });
+    fn a_note_dropped_unread_is_reported_once() {
+        let lost = Arc::new(LostPanics::default());
+        drop(note(&lost));
+        assert_eq!(lost.count(), 1);
     }
 
     #[test]
-    fn a_handle_dropped_after_the_panic_reports_it() {
-        on_runtime(async {
-            let lost = Arc::new(LostPanics::default());
-            let task = tokio::spawn(async {});
-            task_panicked(Some(task.id()), panic(&lost));
-            assert_eq!(lost.count(), 0);
-            handle_dropped(&task);
-            assert_eq!(lost.count(), 1);
-        });
-    }
-
-    #[test]
-    fn a_retrieved_panic_is_not_reported() {
-        on_runtime(async {
-            let lost = Arc::new(LostPanics::default());
-            let task = tokio::spawn(async {});
-            task_panicked(Some(task.id()), panic(&lost));
-            retrieved(task.id());
-            handle_dropped(&task);
-            assert_eq!(lost.count(), 0);
-        });
-    }
-
-    #[test]
-    fn finished_detached_tasks_are_swept() {
-        on_runtime(async {
-            let tasks: Vec<_> = (0..SWEEP_MIN * 4)
-                .map(|_| tokio::spawn(std::future::pending::<()>()))
-                .collect();
-            let ids: Vec<Id> = tasks.iter().map(|t| t.id()).collect();
-            for task in &tasks {
-                handle_dropped(task);
-                task.abort();
-            }
-            for task in tasks {
-                assert!(task.await.unwrap_err().is_cancelled());
-            }
-            sweep();
-            let guard = lock(&TABLE);
-            let entries = &guard.as_ref().unwrap().entries;
-            assert!(ids.iter().all(|id| !entries.contains_key(id)));
-        });
+    fn a_retrieved_note_is_not_reported_and_gives_the_payload() {
+        let lost = Arc::new(LostPanics::default());
+        let payload = note(&lost).retrieve();
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"boom"));
+        assert_eq!(lost.count(), 0);
     }
 }

@@ -6,6 +6,7 @@
 use std::mem;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use super::lost::LostPanics;
 use super::meta::TaskMeta;
@@ -26,6 +27,8 @@ pub(crate) struct Registry {
     closing: Arc<AtomicBool>,
     /// `RUNNER_LOST_WAKER_PANICS`, read when the runner was built.
     lost_waker_panics: bool,
+    /// Polls longer than this are reported.
+    slow_poll: Duration,
 }
 
 /// How many times a task dump tries the registry's lock before it gives up
@@ -33,11 +36,12 @@ pub(crate) struct Registry {
 const DUMP_LOCK_TRIES: usize = 100;
 
 impl Registry {
-    /// An empty registry; `lost_waker_panics`: a lost waker panics after its
-    /// report.
-    pub(crate) fn new(lost_waker_panics: bool) -> Self {
+    /// An empty registry whose tasks report polls longer than `slow_poll`;
+    /// `lost_waker_panics`: a lost waker panics after its report.
+    pub(crate) fn new(slow_poll: Duration, lost_waker_panics: bool) -> Self {
         Registry {
             lost_waker_panics,
+            slow_poll,
             ..Registry::default()
         }
     }
@@ -74,6 +78,7 @@ impl Registry {
             tasks: self.tasks.clone(),
             tracked,
             spare: Spare::default(),
+            slow_poll: self.slow_poll,
         }))
     }
 
@@ -140,6 +145,8 @@ struct Entry {
     tracked: Arc<Tracked>,
     /// The task's last waker, kept for its next poll.
     spare: Spare,
+    /// Polls longer than this are reported.
+    slow_poll: Duration,
 }
 
 impl Registration {
@@ -152,6 +159,11 @@ impl Registration {
     /// next poll.
     pub(crate) fn parts(&mut self) -> (&Arc<Tracked>, &mut Spare) {
         (&self.0.tracked, &mut self.0.spare)
+    }
+
+    /// Polls of the task longer than this are reported.
+    pub(crate) fn slow_poll(&self) -> Duration {
+        self.0.slow_poll
     }
 }
 

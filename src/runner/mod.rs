@@ -29,7 +29,6 @@ use tokio::runtime::Handle;
 
 use crate::context::{Context, TaskContext};
 use crate::current::{self, LoopGuard};
-use crate::debug::lost;
 use crate::debug::stop::Stoppable;
 use crate::event_loop::EventLoop;
 use crate::shared::DumpSource;
@@ -426,7 +425,6 @@ impl Loop {
             debug.registry.closing();
         }
         event_loop.shutdown(timeout);
-        lost::sweep();
         let still_running = shared.blocking.len();
         if still_running > 0 {
             debug::blocking_left_behind(still_running, timeout);

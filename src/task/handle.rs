@@ -1,4 +1,5 @@
-//! [`JoinHandle`]: Tokio's handle plus the lost-panic report.
+//! [`JoinHandle`]: Tokio's handle of a runner task, giving the task's
+//! output as Tokio's would.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -9,7 +10,8 @@ use std::task::{Poll, ready};
 
 use tokio::task::{AbortHandle, Id, JoinError};
 
-use crate::debug::lost;
+use super::join_error;
+use super::wrapper::Outcome;
 use crate::debug::track::Tracked;
 
 /// An owned permission to await a runner task, like
@@ -20,7 +22,9 @@ use crate::debug::track::Tracked;
 /// panic is reported through `tracing` at ERROR level under the `runner`
 /// target with the spawn site, as asyncio reports "Task exception was never
 /// retrieved". The report comes when both have happened: the panic and the
-/// handle's drop.
+/// handle's drop. A retrieved panic's [`JoinError`] carries the task's own
+/// payload ([`JoinError::into_panic`]); its [`JoinError::id`] is not the
+/// task's (Tokio offers no way to make one that is): use [`id`](Self::id).
 ///
 /// # Examples
 ///
@@ -34,21 +38,17 @@ use crate::debug::track::Tracked;
 /// ```
 pub struct JoinHandle<T> {
     /// Tokio's handle of the wrapped task.
-    inner: tokio::task::JoinHandle<T>,
+    inner: tokio::task::JoinHandle<Outcome<T>>,
     /// Debug mode's record of the task (shared with it and the registry).
     tracked: Option<Arc<Tracked>>,
-    /// Whether awaiting it gave the task's outcome, so a panic, if any, was
-    /// retrieved and dropping the handle has nothing to report.
-    done: bool,
 }
 
 impl<T> JoinHandle<T> {
-    pub(super) fn new(inner: tokio::task::JoinHandle<T>, tracked: Option<Arc<Tracked>>) -> Self {
-        JoinHandle {
-            inner,
-            tracked,
-            done: false,
-        }
+    pub(super) fn new(
+        inner: tokio::task::JoinHandle<Outcome<T>>,
+        tracked: Option<Arc<Tracked>>,
+    ) -> Self {
+        JoinHandle { inner, tracked }
     }
 
     /// Cancels the task: it is dropped at its next await point, and awaiting
@@ -128,21 +128,13 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
-        let result = ready!(Pin::new(&mut self.inner).poll(cx));
-        if matches!(&result, Err(err) if err.is_panic()) {
-            lost::retrieved(self.inner.id());
-        }
-        self.done = true;
-        Poll::Ready(result)
-    }
-}
-
-impl<T> Drop for JoinHandle<T> {
-    fn drop(&mut self) {
-        // Awaited to the end: the outcome, panic or not, was read.
-        if !self.done {
-            lost::handle_dropped(&self.inner);
-        }
+        Poll::Ready(match ready!(Pin::new(&mut self.inner).poll(cx)) {
+            Ok(Outcome::Value(value)) => Ok(value),
+            // Retrieved: no report.
+            Ok(Outcome::Panicked(note)) => Err(join_error::panicked((*note).retrieve())),
+            // Cancelled, or a panic while being dropped (reported then).
+            Err(err) => Err(err),
+        })
     }
 }
 

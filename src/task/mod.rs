@@ -23,19 +23,21 @@
 
 use std::future::Future;
 use std::io;
-use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, Location, catch_unwind};
 
 use crate::context::TaskContext;
 use crate::current;
 
 mod handle;
+mod join_error;
 mod wrapper;
 
 use crate::debug::dump::Gap;
 pub use crate::debug::dump::{DumpEntry, TaskDump, TaskState};
+use crate::debug::lost::PanicNote;
 use crate::shared::DumpSource;
 pub use handle::JoinHandle;
-use wrapper::{Ident, Spawned};
+use wrapper::{Ident, Outcome, Spawned};
 pub(crate) use wrapper::{MainTask, watch_main_body};
 
 /// Spawns a `Send` future onto the current runtime, in a copy of the current
@@ -81,12 +83,13 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let spawned = Spawned::new(name, location);
-    let tracked = spawned.tracked();
-    let task = spawned.wrap(future);
     // On a current-thread loop's own thread the `LocalSet` runs the task on
     // this same thread, as the runtime would, for less per task.
-    let handle = if current::in_local_loop() {
+    let local = current::in_local_loop();
+    let spawned = Spawned::new(name, location, local);
+    let tracked = spawned.tracked();
+    let task = spawned.wrap(future);
+    let handle = if local {
         tokio::task::spawn_local(task)
     } else {
         tokio::spawn(task)
@@ -135,7 +138,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let spawned = Spawned::new(name, location);
+    let spawned = Spawned::new(name, location, true);
     let tracked = spawned.tracked();
     JoinHandle::new(tokio::task::spawn_local(spawned.wrap(future)), tracked)
 }
@@ -191,21 +194,23 @@ where
     // Counted until the closure is done, ran or not, so that `close` can
     // tell whether its shutdown timeout expired with work still running.
     let running = runner.as_ref().map(|r| r.blocking.token());
-    // The closure runs on a pool thread; if its handle is already gone when
-    // it panics, the report is made there, to the spawner's subscriber,
-    // where the run's other reports go.
+    // The closure runs on a pool thread, and a panic nobody retrieves may be
+    // reported there: to the spawner's subscriber, where the run's other
+    // reports go.
     let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
     let inner = tokio::task::spawn_blocking(move || {
-        let _running = running;
+        let (_running, mut runner) = (running, runner);
+        // The spawner's runner is current while the closure runs, as its
+        // context is: `interrupt_token()`, `interrupted()` and `task::dump()`
+        // answer there as in the runner's tasks.
+        let _runner = current::enter_task(&mut runner);
         ctx.run(|| match catch_unwind(AssertUnwindSafe(f)) {
-            Ok(value) => value,
+            Ok(value) => Outcome::Value(value),
             Err(payload) => {
                 let message = crate::debug::panic_message(&*payload).to_owned();
-                let panic = ident.panic(message, runner.as_ref());
-                tracing::dispatcher::with_default(&dispatch, || {
-                    crate::debug::lost::task_panicked(tokio::task::try_id(), panic)
-                });
-                resume_unwind(payload)
+                let mut panic = ident.panic(message);
+                panic.dispatch = Some(dispatch);
+                Outcome::Panicked(PanicNote::new(payload, panic))
             }
         })
     });

@@ -1,8 +1,14 @@
 //! The wrapper every runner task is spawned in: it enters the task's own copy
 //! of the context around each poll (and around the drop that cancels it),
 //! makes the task's runner current, times and tracks polls in debug mode (for
-//! the task dump and lost-waker detection), and notices a panic so that one
-//! nobody retrieves is reported rather than lost.
+//! the task dump and lost-waker detection), and turns a panic into the task's
+//! output, so that one nobody retrieves is reported (see `debug/lost.rs`).
+//!
+//! Tokio allocates a task's cell in multiples of 128 bytes (x86-64, aarch64),
+//! and small futures leave little room: a raw task of a 16-byte future fills
+//! its 128 bytes to within 8. So the wrapper adds one pointer: what a task
+//! carries lives in one allocation of its own ([`Own`]), and the cell of a
+//! small task stays in the raw task's size class.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
@@ -15,14 +21,24 @@ use std::time::Duration;
 use crate::context::TaskContext;
 use crate::current;
 use crate::debug;
-use crate::debug::lost::{self, Panic};
+use crate::debug::lost::{Panic, PanicNote};
 use crate::debug::meta::TaskMeta;
 use crate::debug::registry::Registration;
 use crate::debug::track::{self, Spare, Tracked};
 use crate::shared::LoopShared;
 
+/// What a runner task's `JoinHandle` receives from Tokio: the future's
+/// output, or its panic with the report to make if nobody reads it.
+#[derive(Debug)]
+pub(crate) enum Outcome<T> {
+    /// The future completed.
+    Value(T),
+    /// The future panicked; dropping the note unread reports it as lost.
+    Panicked(Box<PanicNote>),
+}
+
 /// Who a task is, carried by the task itself: the spawn site, and the name
-/// when one was given (boxed: names are rare, the wrapper stays small).
+/// when one was given (boxed: names are rare).
 pub(crate) enum Ident {
     /// An unnamed task spawned here.
     Unnamed(&'static Location<'static>),
@@ -38,8 +54,9 @@ impl Ident {
         }
     }
 
-    /// A panic of this task, for the lost-panic report.
-    pub(crate) fn panic(&self, message: String, runner: Option<&Arc<LoopShared>>) -> Panic {
+    /// A panic of this task with `message`, counted in the runner current
+    /// on this thread.
+    pub(crate) fn panic(&self, message: String) -> Panic {
         let (name, site) = match self {
             Ident::Unnamed(site) => (None, *site),
             Ident::Named(named) => (Some(named.0.clone()), named.1),
@@ -48,18 +65,46 @@ impl Ident {
             name,
             site,
             message,
-            runner: runner
+            runner: current::runner()
                 .map(|r| Arc::downgrade(&r.lost_panics))
                 .unwrap_or_default(),
+            dispatch: None,
         }
     }
+}
+
+/// The outcome of a task whose poll panicked with `payload`: its future is
+/// dropped (in the task's context, which the caller entered), and the panic
+/// becomes the task's output. A second panic while dropping it is reported
+/// at once.
+pub(crate) fn panicked<T>(
+    ident: &Ident,
+    payload: Box<dyn std::any::Any + Send>,
+    drop_future: impl FnOnce(),
+) -> Outcome<T> {
+    let message = debug::panic_message(&*payload).to_owned();
+    if let Err(second) = catch_unwind(AssertUnwindSafe(drop_future)) {
+        dropped_panicking(ident, &*second);
+    }
+    Outcome::Panicked(PanicNote::new(payload, ident.panic(message)))
+}
+
+/// Reports a panic raised while the task's future was being dropped: it can
+/// become no output, so nobody could retrieve it from the runner's side.
+fn dropped_panicking(ident: &Ident, payload: &(dyn std::any::Any + Send)) {
+    let message = debug::panic_message(payload);
+    ident
+        .panic(format!("while being dropped (cancelled): {message}"))
+        .report();
 }
 
 /// The per-task state every spawn path takes at spawn time.
 pub(super) struct Spawned {
     /// Who the task is.
     ident: Ident,
-    /// The spawner's runner, if it runs inside one.
+    /// The runner to make current around each poll: the spawner's, for a
+    /// task that may be polled on another thread; `None` for a task of the
+    /// loop's own thread, whose runner is current whenever it is polled.
     runner: Option<Arc<LoopShared>>,
     /// The task's place in debug mode's registry (its record shared with
     /// the handle and the task dump), dropped with the task.
@@ -68,7 +113,8 @@ pub(super) struct Spawned {
 
 impl Spawned {
     /// Reads the spawner's runner and, in debug mode, registers the task.
-    pub(super) fn new(name: Option<&str>, site: &'static Location<'static>) -> Self {
+    /// `local`: the task is polled by the loop's own thread.
+    pub(super) fn new(name: Option<&str>, site: &'static Location<'static>, local: bool) -> Self {
         let runner = current::runner();
         let registration = runner
             .as_ref()
@@ -76,7 +122,7 @@ impl Spawned {
             .map(|debug| debug.registry.register(TaskMeta::new(name, site)));
         Spawned {
             ident: Ident::new(name, site),
-            runner,
+            runner: if local { None } else { runner },
             registration,
         }
     }
@@ -90,12 +136,26 @@ impl Spawned {
     pub(super) fn wrap<F>(self, future: F) -> Task<F> {
         Task {
             future: Some(future),
-            ctx: TaskContext::capture(),
-            runner: self.runner,
-            ident: self.ident,
-            registration: self.registration,
+            own: Box::new(Own {
+                ctx: TaskContext::capture(),
+                runner: self.runner,
+                ident: self.ident,
+                registration: self.registration,
+            }),
         }
     }
+}
+
+/// What a runner task carries besides its future, in one allocation.
+struct Own {
+    /// The task's own copy of the context.
+    ctx: TaskContext,
+    /// The runner made current around each poll, if the thread's may differ.
+    runner: Option<Arc<LoopShared>>,
+    /// Who the task is, for reports.
+    ident: Ident,
+    /// Debug mode's record of the task.
+    registration: Option<Registration>,
 }
 
 pin_project_lite::pin_project! {
@@ -104,19 +164,14 @@ pin_project_lite::pin_project! {
         // `None` once complete or dropped: see the `PinnedDrop`.
         #[pin]
         future: Option<F>,
-        ctx: TaskContext,
-        // Also where debug mode's settings are read from.
-        runner: Option<Arc<LoopShared>>,
-        ident: Ident,
-        registration: Option<Registration>,
+        own: Box<Own>,
     }
 
     // Cancelling a task drops its future: that runs in the task's context
     // (cleanup sees the task's variables, as asyncio runs a cancelled task's
-    // handlers in its context), and a panic there is recorded like one in a
-    // poll, so a task that fails while `close` cancels it is reported rather
-    // than lost (asyncio: "unhandled exception during asyncio.run()
-    // shutdown"). Tokio catches the panic itself into the `JoinHandle`.
+    // handlers in its context). A panic there is reported at once (asyncio:
+    // "unhandled exception during asyncio.run() shutdown") and resumed, so
+    // that Tokio gives it to a `JoinHandle` that awaits the task.
     impl<F> PinnedDrop for Task<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
@@ -124,18 +179,15 @@ pin_project_lite::pin_project! {
             if future.is_none() {
                 return;
             }
-            if let Some(registration) = this.registration {
+            let own = &mut **this.own;
+            if let Some(registration) = &own.registration {
                 // Wakers dropped with the future are not lost.
                 registration.tracked().finish();
             }
-            let _ctx = this.ctx.enter();
-            let _runner = current::enter_task(this.runner);
+            let _ctx = own.ctx.enter();
+            let _runner = current::enter_task(&mut own.runner);
             if let Err(payload) = catch_unwind(AssertUnwindSafe(|| future.set(None))) {
-                let message = debug::panic_message(&*payload);
-                let message = format!("while being dropped (cancelled): {message}");
-                // The task's runner is the current one while it is entered.
-                let panic = this.ident.panic(message, current::runner().as_ref());
-                lost::task_panicked(tokio::task::try_id(), panic);
+                dropped_panicking(&own.ident, &*payload);
                 resume_unwind(payload)
             }
         }
@@ -143,23 +195,21 @@ pin_project_lite::pin_project! {
 }
 
 impl<F: Future> Future for Task<F> {
-    type Output = F::Output;
+    type Output = Outcome<F::Output>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let slow_poll = this
-            .registration
-            .as_ref()
-            .and_then(|_| this.runner.as_ref()?.slow_poll());
-        let _ctx = this.ctx.enter();
-        let _runner = current::enter_task(this.runner);
-        let tracked = this.registration.as_mut().map(Registration::parts);
+        let own = &mut **this.own;
+        let _ctx = own.ctx.enter();
+        let _runner = current::enter_task(&mut own.runner);
         let mut future = this.future;
         let polled = catch_unwind(AssertUnwindSafe(|| {
-            let poll = match tracked {
+            let poll = match own.registration.as_mut() {
                 None => poll_future(future.as_mut(), cx),
                 // Debug mode: tracked and timed.
-                Some((tracked, spare)) => {
+                Some(registration) => {
+                    let slow_poll = Some(registration.slow_poll());
+                    let (tracked, spare) = registration.parts();
                     let task = || tracked.meta.task_name();
                     tracked.poll(spare, slow_poll, task, cx, |cx| {
                         poll_future(future.as_mut(), cx)
@@ -174,14 +224,9 @@ impl<F: Future> Future for Task<F> {
             poll
         }));
         match polled {
-            Ok(poll) => poll,
-            Err(payload) => {
-                let message = debug::panic_message(&*payload).to_owned();
-                // The task's runner is the current one while it is entered.
-                let panic = this.ident.panic(message, current::runner().as_ref());
-                lost::task_panicked(tokio::task::try_id(), panic);
-                resume_unwind(payload)
-            }
+            Ok(Poll::Ready(value)) => Poll::Ready(Outcome::Value(value)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(panicked(&own.ident, payload, || future.set(None))),
         }
     }
 }
