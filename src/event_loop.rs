@@ -84,6 +84,19 @@ impl EventLoop {
         })
     }
 
+    /// Drives the loop until `done` completes or `limit` has passed (the
+    /// tasks that listen for cancellation finishing their cleanup at close).
+    pub(crate) fn run_until(&mut self, done: impl Future<Output = ()>, limit: Duration) {
+        let _in_runtime = self.runtime.enter();
+        let limit = tokio::time::sleep(limit);
+        self.block_on(async {
+            tokio::select! {
+                () = done => {}
+                () = limit => {}
+            }
+        });
+    }
+
     /// Cancels every task (the local ones first, inside the runtime so their
     /// `Drop` may still use it), then shuts the blocking pool down, waiting
     /// up to `timeout` for work still running.

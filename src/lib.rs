@@ -91,6 +91,7 @@
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]
 
+mod cancel;
 mod context;
 mod current;
 mod debug;

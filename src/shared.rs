@@ -4,10 +4,13 @@
 //! attributes can read what was counted.
 #![forbid(unsafe_code)]
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
+
+use crate::cancel::{CancelState, Parked};
+use crate::sync::lock;
 
 use crate::debug::dump::{Gap, TaskDump};
 use crate::debug::lost::LostPanics;
@@ -25,6 +28,12 @@ pub(crate) struct LoopShared {
     /// finished yet: Tokio's `shutdown_timeout` does not say whether it
     /// expired, so `close` asks this.
     pub(crate) blocking: TaskTracker,
+    /// How long a cooperative task may run after a cancellation request.
+    pub(crate) cancel_grace: Duration,
+    /// The tasks that wait, for `close` to wake them.
+    pub(crate) parked: Arc<Parked>,
+    /// The cancellation state of the running main task, once it listens.
+    main_cancel: Mutex<Option<Arc<CancelState>>>,
 }
 
 /// Debug-mode settings and what debug mode records.
@@ -40,7 +49,11 @@ impl LoopShared {
     /// A runner's shared state; debug mode on when `slow_poll` is given;
     /// `cancel_main`: the first lost panic (and, in debug mode, a lost waker
     /// of the main task) stops the main task (`LostPanic::CancelMain`).
-    pub(crate) fn new(slow_poll: Option<Duration>, cancel_main: bool) -> Self {
+    pub(crate) fn new(
+        slow_poll: Option<Duration>,
+        cancel_main: bool,
+        cancel_grace: Duration,
+    ) -> Self {
         LoopShared {
             debug: slow_poll.map(|slow_poll| DebugState {
                 slow_poll,
@@ -48,7 +61,29 @@ impl LoopShared {
             }),
             lost_panics: Arc::new(LostPanics::new(cancel_main)),
             blocking: TaskTracker::new(),
+            cancel_grace,
+            parked: Arc::default(),
+            main_cancel: Mutex::new(None),
         }
+    }
+
+    /// The cancellation state of the running main task, made now if it
+    /// had none: the main task listens from now on.
+    pub(crate) fn main_cancel_state(self: &Arc<Self>) -> Arc<CancelState> {
+        lock(&self.main_cancel)
+            .get_or_insert_with(|| CancelState::new(None, None, self.cancel_grace))
+            .clone()
+    }
+
+    /// The main task's cancellation state if it listens, for a run that is
+    /// ending (taken: the next run's main task starts afresh).
+    pub(crate) fn take_main_cancel_state(&self) -> Option<Arc<CancelState>> {
+        lock(&self.main_cancel).take()
+    }
+
+    /// The main task's cancellation state, if it listens.
+    pub(crate) fn main_cancel(&self) -> Option<Arc<CancelState>> {
+        lock(&self.main_cancel).clone()
     }
 
     /// The slow-poll threshold, in debug mode.

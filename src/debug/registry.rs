@@ -29,6 +29,8 @@ pub(crate) struct Registry {
     lost_waker_panics: bool,
     /// Polls longer than this are reported.
     slow_poll: Duration,
+    /// Where reports go.
+    pub(crate) sink: report::Sink,
 }
 
 /// How many times a task dump tries the registry's lock before it gives up
@@ -67,6 +69,7 @@ impl Registry {
             closing: Some(self.closing.clone()),
             stop,
             panic: self.lost_waker_panics,
+            sink: self.sink.clone(),
         }
     }
 

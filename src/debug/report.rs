@@ -14,8 +14,12 @@
 #![forbid(unsafe_code)]
 
 use std::panic::Location;
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+
+use tracing::Dispatch;
+
+use crate::sync::{lock, try_lock};
 
 /// How many leftover tasks close names one by one before it only counts.
 const LEFTOVERS_LISTED: usize = 20;
@@ -37,6 +41,36 @@ pub(crate) fn env_flag(name: &str) -> bool {
         let v = v.trim();
         !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
     })
+}
+
+/// Where a runner's debug reports go: the subscriber that was current on
+/// the thread that called `run`, so that reports made on other threads
+/// (runtime workers, the blocking pool, the watchdog) reach it too.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sink(Arc<Mutex<Option<Dispatch>>>);
+
+impl Sink {
+    /// Takes the calling thread's subscriber: a run begins.
+    pub(crate) fn capture(&self) {
+        let dispatch = tracing::dispatcher::get_default(Dispatch::clone);
+        let old = lock(&self.0).replace(dispatch);
+        drop(old);
+    }
+
+    /// The subscriber reports go to, if a run captured one (`None` too when
+    /// another thread holds the lock: the report then goes to this
+    /// thread's own subscriber rather than wait).
+    pub(crate) fn dispatch(&self) -> Option<Dispatch> {
+        try_lock(&self.0)?.clone()
+    }
+
+    /// Emits `report` through the captured subscriber.
+    pub(crate) fn emit(&self, report: impl FnOnce()) {
+        match self.dispatch() {
+            Some(dispatch) => tracing::dispatcher::with_default(&dispatch, report),
+            None => report(),
+        }
+    }
 }
 
 /// A task as reports name it.
@@ -106,6 +140,22 @@ pub(crate) fn lost_waker(task: TaskName<'_>) {
          no clone of its waker is left, so it can never run again (it will only be \
          cancelled); the future it awaits must keep `cx.waker()` and wake it when ready \
          (`std::future::pending()` never does: await a channel or a signal instead)",
+    );
+}
+
+/// A task asked to cancel listened, but was still running when its grace
+/// ended: it is dropped now.
+#[cold]
+pub(crate) fn grace_expired(task: TaskName<'_>, grace: Duration) {
+    let TaskName { name, site } = task;
+    let grace_s = grace.as_secs_f64();
+    tracing::warn!(
+        target: "runner",
+        task = name,
+        spawned_at = %site,
+        grace_s,
+        "task `{name}` spawned at {site} did not finish within the cancel grace of \
+         {grace:?} after it was asked to cancel; it is dropped now",
     );
 }
 

@@ -98,6 +98,8 @@ pub(crate) struct OnLost {
     pub(crate) stop: Option<Weak<LostPanics>>,
     /// `RUNNER_LOST_WAKER_PANICS`: panic after the report.
     pub(crate) panic: bool,
+    /// Where the task's reports go.
+    pub(crate) sink: report::Sink,
 }
 
 /// A snapshot of a task's state, for the dump.
@@ -116,6 +118,11 @@ pub(crate) struct Seen {
 }
 
 impl Tracked {
+    /// Where the task's reports go.
+    pub(crate) fn sink(&self) -> &report::Sink {
+        &self.on_lost.sink
+    }
+
     /// A task spawned while the task `parent` (a serial, 0 for none) was
     /// being polled.
     pub(crate) fn new(meta: TaskMeta, main: bool, on_lost: OnLost) -> Self {
@@ -192,7 +199,10 @@ impl Tracked {
         if let Some(threshold) = slow_poll {
             let took = end.saturating_duration_since(start);
             if took > threshold {
-                report::slow_poll_report(task(), took, threshold);
+                let task = task();
+                self.on_lost
+                    .sink
+                    .emit(|| report::slow_poll_report(task, took, threshold));
             }
         }
         result
@@ -260,7 +270,7 @@ impl Tracked {
     #[cold]
     fn report_lost(&self) {
         let task = self.meta.task_name();
-        report::lost_waker(task);
+        self.on_lost.sink.emit(|| report::lost_waker(task));
         if let Some(lost) = self.on_lost.stop.as_ref().and_then(Weak::upgrade) {
             lost.stop.request(Error::LostWaker {
                 task: task.name.to_owned(),

@@ -42,6 +42,8 @@ pub struct Builder {
     slow_poll_threshold: Duration,
     /// What a panic nobody can retrieve does.
     lost_panic: LostPanic,
+    /// How long a cooperative task may run after a cancellation request.
+    cancel_grace: Duration,
 }
 
 /// What a runner does when a task panics and nobody can retrieve the panic
@@ -71,7 +73,8 @@ pub enum LostPanic {
 impl Builder {
     /// A builder with every default: debug from `RUNNER_DEBUG`, a
     /// current-thread runtime, 300 s shutdown timeout, SIGINT handled,
-    /// SIGTERM not, no interrupt grace, 100 ms slow-poll threshold.
+    /// SIGTERM not, no interrupt grace, 30 s cancel grace, 100 ms slow-poll
+    /// threshold, lost panics reported.
     ///
     /// # Examples
     ///
@@ -87,6 +90,7 @@ impl Builder {
             signals: SignalConfig::default(),
             slow_poll_threshold: Duration::from_millis(100),
             lost_panic: LostPanic::Report,
+            cancel_grace: Duration::from_secs(30),
         }
     }
 
@@ -217,6 +221,36 @@ impl Builder {
         self
     }
 
+    /// How long a task that listens for cancellation may go on after it was
+    /// asked to cancel, before it is dropped (default 30 s, the usual grace
+    /// of a container stop; `Duration::ZERO` drops it at once).
+    ///
+    /// A task *listens* once it has called
+    /// [`task::cancelled`](crate::task::cancelled) or
+    /// [`task::is_cancelled`](crate::task::is_cancelled), or while it awaits
+    /// [`TaskGroup::join`](crate::TaskGroup::join): asyncio's
+    /// `except CancelledError:` cleanup, which may still `await`. Requests
+    /// come from [`JoinHandle::cancel`](crate::JoinHandle::cancel), a
+    /// [`TaskGroup`](crate::TaskGroup), [`Runner::close`] (for every task
+    /// still alive) and the first Ctrl-C (for the main task, whose grace is
+    /// [`interrupt_grace`](Self::interrupt_grace) where that is set). A task
+    /// that never listens is dropped at once, and nothing ever waits for it.
+    /// The grace needs Tokio's time driver (on in the default runtime and
+    /// under the attributes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::builder()
+    ///     .cancel_grace(std::time::Duration::from_secs(5))
+    ///     .build();
+    /// # drop(runner);
+    /// ```
+    pub fn cancel_grace(mut self, grace: Duration) -> Self {
+        self.cancel_grace = grace;
+        self
+    }
+
     /// In debug mode, polls that hold the thread longer than this are
     /// reported (default 100 ms, asyncio's `slow_callback_duration`).
     ///
@@ -266,6 +300,7 @@ impl Builder {
             shutdown_timeout: self.shutdown_timeout,
             signals: self.signals,
             lost_panic: self.lost_panic,
+            cancel_grace: self.cancel_grace,
         };
         Runner::with_settings(settings, debug.then_some(self.slow_poll_threshold))
     }
@@ -282,6 +317,8 @@ pub(crate) struct Settings {
     pub(crate) signals: SignalConfig,
     /// What a panic nobody can retrieve does.
     pub(crate) lost_panic: LostPanic,
+    /// How long a cooperative task may run after a cancellation request.
+    pub(crate) cancel_grace: Duration,
 }
 
 impl Default for Builder {
@@ -299,6 +336,7 @@ impl fmt::Debug for Builder {
             .field("signals", &self.signals)
             .field("slow_poll_threshold", &self.slow_poll_threshold)
             .field("lost_panic", &self.lost_panic)
+            .field("cancel_grace", &self.cancel_grace)
             .finish()
     }
 }

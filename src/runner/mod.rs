@@ -170,6 +170,7 @@ impl Runner {
             shared: Arc::new(LoopShared::new(
                 slow_poll,
                 settings.lost_panic == LostPanic::CancelMain,
+                settings.cancel_grace,
             )),
             settings,
             _not_send: PhantomData,
@@ -249,6 +250,10 @@ impl Runner {
                 return Err(err);
             }
         };
+        if let Some(debug) = &shared.debug {
+            // Reports made on other threads go where this thread's go.
+            debug.registry.sink.capture();
+        }
         let own = context.is_none().then_some(&mut lp.context);
         let main = MainTask::new(future, own, at, shared);
         let main = match context {
@@ -263,9 +268,17 @@ impl Runner {
         // Pinned here, so that the loop moves a pointer, not the future; it
         // is still dropped inside the loop (see `interruptible`).
         let main = pin!(Some(main));
-        lp.event_loop
-            .block_on(interruptible(main, signals, shared::id(shared), last_words))
-            .and_then(|stopped| stopped)
+        let on_press = || main_task_pressed(shared, signals.grace);
+        let result = lp.event_loop.block_on(interruptible(
+            main,
+            signals,
+            shared::id(shared),
+            last_words,
+            on_press,
+        ));
+        // The next run's main task starts without listening.
+        drop(shared.take_main_cancel_state());
+        result.and_then(|stopped| stopped)
     }
 
     /// One loop per thread: marks this thread as driving the runner's loop,
@@ -361,14 +374,24 @@ impl Runner {
         self.shared.debug.is_some()
     }
 
-    /// Closes the runner: cancels every task still alive (each is dropped,
-    /// so its `Drop` cleanup runs before `close` returns), shuts the
+    /// Closes the runner: cancels every task still alive, shuts the
     /// blocking pool down waiting up to the `shutdown_timeout`, and drops
     /// the runtime and the context. asyncio's `Runner.close()`.
     ///
+    /// Cancelling works as asyncio's: every task still alive is asked to
+    /// cancel. A task that listens for cancellation
+    /// ([`task::cancelled`](crate::task::cancelled),
+    /// [`task::is_cancelled`](crate::task::is_cancelled), a
+    /// [`TaskGroup::join`](crate::TaskGroup::join)) is woken and the loop
+    /// runs while it finishes its cleanup, awaits included, each within the
+    /// [`cancel_grace`](Builder::cancel_grace); any other task is dropped at
+    /// once (its `Drop` cleanup runs before `close` returns), and nothing
+    /// waits for it. What is left when the grace ends is dropped.
+    ///
     /// Idempotent. Panics of tasks that nobody retrieved are reported as
-    /// their handles drop; in debug mode, tasks still pending are reported
-    /// first. If blocking work started with
+    /// their handles drop, those raised during the cleanup too; in debug
+    /// mode, tasks still pending are reported first, and each task dropped
+    /// at the end of its grace. If blocking work started with
     /// [`spawn_blocking`](crate::spawn_blocking) is still running when the
     /// timeout expires, a warning is emitted and the work is left behind.
     ///
@@ -404,7 +427,7 @@ impl Loop {
     /// `at` is the `close` call.
     fn close(self, at: &'static Location<'static>, shared: &Arc<LoopShared>, timeout: Duration) {
         let Loop {
-            event_loop,
+            mut event_loop,
             context,
         } = self;
         if tokio_is_torn_down() {
@@ -423,6 +446,11 @@ impl Loop {
         if let Some(debug) = &shared.debug {
             debug.registry.report_leftovers();
             debug.registry.closing();
+        }
+        // asyncio's `_cancel_all_tasks`: cancel every task, then wait for
+        // those that listen (each within the cancel grace).
+        if !shared.cancel_grace.is_zero() && shared.parked.close() {
+            event_loop.run_until(shared.parked.all_asked_ended(), shared.cancel_grace);
         }
         event_loop.shutdown(timeout);
         let still_running = shared.blocking.len();
@@ -444,6 +472,7 @@ async fn interruptible<F: Future>(
     signals: SignalConfig,
     owner: usize,
     last_words: Option<LastWords>,
+    on_press: impl FnOnce() -> Option<Duration>,
 ) -> Result<F::Output, Error> {
     let running = pin!(poll_fn(|cx| {
         let main = main.as_mut().as_pin_mut();
@@ -451,11 +480,29 @@ async fn interruptible<F: Future>(
             .poll(cx)
     }));
     let result = match Interrupts::arm(signals, owner, last_words) {
-        Some(mut interrupts) => interrupts.run_main(running).await,
+        Some(mut interrupts) => interrupts.run_main(running, on_press).await,
         None => Ok(running.await),
     };
     main.set(None);
     result
+}
+
+/// What the first Ctrl-C does to the main task: a main task that listens
+/// for cancellation is asked to cancel and gets `interrupt_grace` if set,
+/// else the runner's cancel grace; one that does not gets `interrupt_grace`
+/// (zero by default: it is dropped at once).
+fn main_task_pressed(shared: &LoopShared, interrupt_grace: Duration) -> Option<Duration> {
+    match shared.main_cancel() {
+        Some(main) => {
+            main.request(None);
+            Some(if interrupt_grace.is_zero() {
+                shared.cancel_grace
+            } else {
+                interrupt_grace
+            })
+        }
+        None => Some(interrupt_grace),
+    }
 }
 
 /// What debug mode prints when a second Ctrl-C kills the process: the task

@@ -468,8 +468,13 @@ impl Interrupts {
         })
     }
 
-    /// Runs the main task until it completes or a handled press cancels it
-    /// (after the grace period, if any), then disarms.
+    /// Runs the main task until it completes or a handled press cancels it,
+    /// then disarms. At the press, `on_press` says how long the main task
+    /// may go on (`None` or zero: it is dropped at once); a main task that
+    /// ends within that time gives `run` its output only under
+    /// `interrupt_grace` (a graceful part the program asked for), else
+    /// `run` still reports the interrupt, as asyncio raises
+    /// `KeyboardInterrupt` after the main task handled its cancellation.
     ///
     /// A press that lands while the main task is in its last poll, or in the
     /// instant before the run is disarmed, is not lost: without a grace
@@ -479,6 +484,7 @@ impl Interrupts {
     pub(crate) async fn run_main<F: Future>(
         &mut self,
         mut main: Pin<&mut F>,
+        on_press: impl FnOnce() -> Option<Duration>,
     ) -> Result<F::Output, Error> {
         let result = tokio::select! {
             biased;
@@ -486,11 +492,14 @@ impl Interrupts {
             () = pressed() => Err(Error::Interrupted),
         };
         let result = match result {
-            // Boxed: the timer is large, and only a press with a grace needs
-            // it; every run's future stays small without it.
-            Err(_) if !self.grace.is_zero() => Box::pin(tokio::time::timeout(self.grace, main))
-                .await
-                .map_err(|_| Error::Interrupted),
+            Err(_) => match on_press().filter(|grace| !grace.is_zero()) {
+                // Boxed: the timer is large, and only a press with a grace
+                // needs it; every run's future stays small without it.
+                Some(grace) => Box::pin(tokio::time::timeout(grace, main))
+                    .await
+                    .map_err(|_| Error::Interrupted),
+                None => Err(Error::Interrupted),
+            },
             result => result,
         };
         let pressed = self.disarm();

@@ -12,6 +12,7 @@ use tokio::task::{AbortHandle, Id, JoinError};
 
 use super::join_error;
 use super::wrapper::Outcome;
+use crate::cancel;
 use crate::debug::track::Tracked;
 
 /// An owned permission to await a runner task, like
@@ -70,6 +71,47 @@ impl<T> JoinHandle<T> {
             tracked.meta.mark_aborted();
         }
         self.inner.abort();
+    }
+
+    /// Asks the task to cancel: asyncio's `Task.cancel()`.
+    ///
+    /// A task that listens for cancellation ([`task::cancelled`],
+    /// [`task::is_cancelled`]) is woken and may run its cleanup, even
+    /// `await` in it, for the runner's
+    /// [`cancel_grace`](crate::Builder::cancel_grace); if it ends in time,
+    /// awaiting this handle gives its output, else it is dropped then and
+    /// awaiting gives a cancelled [`JoinError`]. A task that does not listen
+    /// is dropped at once, as by [`abort`](Self::abort). Does nothing to a
+    /// task that has finished.
+    ///
+    /// [`task::cancelled`]: crate::task::cancelled
+    /// [`task::is_cancelled`]: crate::task::is_cancelled
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::run(async {
+    ///     let (tx, rx) = tokio::sync::oneshot::channel();
+    ///     let task = runner::spawn(async move {
+    ///         runner::task::cancelled().await;
+    ///         // Cleanup that awaits.
+    ///         tokio::task::yield_now().await;
+    ///         tx.send("goodbye").unwrap();
+    ///         7
+    ///     });
+    ///     tokio::task::yield_now().await;
+    ///     task.cancel();
+    ///     assert_eq!(task.await.unwrap(), 7);
+    ///     assert_eq!(rx.await.unwrap(), "goodbye");
+    /// })
+    /// # }
+    /// ```
+    pub fn cancel(&self) {
+        if let Some(tracked) = &self.tracked {
+            tracked.meta.mark_aborted();
+        }
+        cancel::request(self.inner.id(), self.inner.abort_handle());
     }
 
     /// Whether the task has finished (returned, panicked or been cancelled).
@@ -132,6 +174,8 @@ impl<T> Future for JoinHandle<T> {
             Ok(Outcome::Value(value)) => Ok(value),
             // Retrieved: no report.
             Ok(Outcome::Panicked(note)) => Err(join_error::panicked((*note).retrieve())),
+            // Dropped by `close`, or at the end of its cancel grace.
+            Ok(Outcome::Dropped) => Err(join_error::cancelled()),
             // Cancelled, or a panic while being dropped (reported then).
             Err(err) => Err(err),
         })

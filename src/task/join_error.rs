@@ -1,4 +1,5 @@
-//! Making a Tokio [`JoinError`] for a panic that a runner task caught.
+//! Making a Tokio [`JoinError`] for a panic that a runner task caught, or
+//! for a task that dropped its own future.
 //!
 //! A runner task does not unwind into Tokio (its panic becomes its output, so
 //! that a panic nobody reads is reported: see `debug/lost.rs`), so Tokio
@@ -41,6 +42,29 @@ pub(crate) fn panicked(payload: Box<dyn Any + Send>) -> JoinError {
     }
 }
 
+/// A cancelled `JoinError`, for a task that dropped its own future (its
+/// runner closed, or its cancel grace expired) and so was never aborted by
+/// Tokio. Made as [`panicked`] is, by aborting a short task.
+pub(crate) fn cancelled() -> JoinError {
+    let made = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("runner-join-error".into())
+            .spawn_scoped(scope, aborted)
+            .ok()
+            .and_then(|maker| maker.join().ok())
+            .flatten()
+    });
+    made.unwrap_or_else(|| panic!("runner: no thread to make a cancelled JoinError"))
+}
+
+/// The `JoinError` of a Tokio task aborted before it ran.
+fn aborted() -> Option<JoinError> {
+    let runtime = tokio::runtime::Builder::new_current_thread().build().ok()?;
+    let task = runtime.spawn(std::future::pending::<()>());
+    task.abort();
+    runtime.block_on(task).err()
+}
+
 /// Resumes `payload` in a Tokio task and returns the task's `JoinError`.
 fn rethrown(payload: Box<dyn Any + Send>) -> Result<JoinError, Box<dyn Any + Send>> {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {
@@ -70,6 +94,11 @@ mod tests {
             payload.downcast_ref::<String>().map(String::as_str),
             Some("boom")
         );
+    }
+
+    #[test]
+    fn a_cancelled_join_error_is_cancelled() {
+        assert!(cancelled().is_cancelled());
     }
 
     #[test]

@@ -24,13 +24,17 @@
 use std::future::Future;
 use std::io;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind};
+use std::sync::Arc;
 
 use crate::context::TaskContext;
 use crate::current;
 
+mod cancel;
 mod handle;
 mod join_error;
 mod wrapper;
+
+pub use cancel::{cancelled, is_cancelled};
 
 use crate::debug::dump::Gap;
 pub use crate::debug::dump::{DumpEntry, TaskDump, TaskState};
@@ -199,20 +203,29 @@ where
     // reports go.
     let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
     let inner = tokio::task::spawn_blocking(move || {
-        let (_running, mut runner) = (running, runner);
+        let _running = running;
+        let lost_panics = runner.as_ref().map(|r| Arc::downgrade(&r.lost_panics));
+        let mut runner = runner;
         // The spawner's runner is current while the closure runs, as its
         // context is: `interrupt_token()`, `interrupted()` and `task::dump()`
         // answer there as in the runner's tasks.
         let _runner = current::enter_task(&mut runner);
-        ctx.run(|| match catch_unwind(AssertUnwindSafe(f)) {
+        let poll = current::poll_task(None);
+        let outcome = ctx.run(|| match catch_unwind(AssertUnwindSafe(f)) {
             Ok(value) => Outcome::Value(value),
             Err(payload) => {
                 let message = crate::debug::panic_message(&*payload).to_owned();
-                let mut panic = ident.panic(message);
+                let mut panic = ident.panic(message, None);
+                panic.runner = lost_panics.unwrap_or_default();
                 panic.dispatch = Some(dispatch);
                 Outcome::Panicked(PanicNote::new(payload, panic))
             }
-        })
+        });
+        // A closure that listened for cancellation is done listening.
+        if let Some(state) = poll.leave() {
+            state.ended();
+        }
+        outcome
     });
     // Blocking work is not in the registry of tasks (the task dump lists
     // tasks), so its handle has no record of it.

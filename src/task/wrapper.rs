@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use crate::cancel::{CancelState, Parked};
 use crate::context::TaskContext;
 use crate::current;
 use crate::debug;
@@ -35,6 +36,9 @@ pub(crate) enum Outcome<T> {
     Value(T),
     /// The future panicked; dropping the note unread reports it as lost.
     Panicked(Box<PanicNote>),
+    /// The future was dropped: the runner closed, and the task did not
+    /// listen for cancellation (or its grace expired).
+    Dropped,
 }
 
 /// Who a task is, carried by the task itself: the spawn site, and the name
@@ -47,6 +51,20 @@ pub(crate) enum Ident {
 }
 
 impl Ident {
+    /// The task as reports name it.
+    pub(crate) fn name(&self) -> debug::TaskName<'_> {
+        match self {
+            Ident::Unnamed(site) => debug::TaskName {
+                name: "unnamed",
+                site,
+            },
+            Ident::Named(named) => debug::TaskName {
+                name: &named.0,
+                site: named.1,
+            },
+        }
+    }
+
     pub(crate) fn new(name: Option<&str>, site: &'static Location<'static>) -> Self {
         match name {
             None => Ident::Unnamed(site),
@@ -54,9 +72,8 @@ impl Ident {
         }
     }
 
-    /// A panic of this task with `message`, counted in the runner current
-    /// on this thread.
-    pub(crate) fn panic(&self, message: String) -> Panic {
+    /// A panic of this task with `message`, counted in `runner`.
+    pub(crate) fn panic(&self, message: String, runner: Option<&Arc<LoopShared>>) -> Panic {
         let (name, site) = match self {
             Ident::Unnamed(site) => (None, *site),
             Ident::Named(named) => (Some(named.0.clone()), named.1),
@@ -65,7 +82,7 @@ impl Ident {
             name,
             site,
             message,
-            runner: current::runner()
+            runner: runner
                 .map(|r| Arc::downgrade(&r.lost_panics))
                 .unwrap_or_default(),
             dispatch: None,
@@ -73,42 +90,41 @@ impl Ident {
     }
 }
 
-/// The outcome of a task whose poll panicked with `payload`: its future is
-/// dropped (in the task's context, which the caller entered), and the panic
-/// becomes the task's output. A second panic while dropping it is reported
-/// at once.
-pub(crate) fn panicked<T>(
-    ident: &Ident,
-    payload: Box<dyn std::any::Any + Send>,
-    drop_future: impl FnOnce(),
-) -> Outcome<T> {
-    let message = debug::panic_message(&*payload).to_owned();
-    if let Err(second) = catch_unwind(AssertUnwindSafe(drop_future)) {
-        dropped_panicking(ident, &*second);
-    }
-    Outcome::Panicked(PanicNote::new(payload, ident.panic(message)))
-}
-
 /// Reports a panic raised while the task's future was being dropped: it can
 /// become no output, so nobody could retrieve it from the runner's side.
-fn dropped_panicking(ident: &Ident, payload: &(dyn std::any::Any + Send)) {
+fn dropped_panicking(
+    ident: &Ident,
+    runner: Option<&Arc<LoopShared>>,
+    registration: Option<&Registration>,
+    payload: &(dyn std::any::Any + Send),
+) {
     let message = debug::panic_message(payload);
-    ident
-        .panic(format!("while being dropped (cancelled): {message}"))
-        .report();
+    let message = format!("while being dropped (cancelled): {message}");
+    let mut panic = ident.panic(message, runner);
+    panic.dispatch = sink_of(registration);
+    panic.report();
+}
+
+/// In debug mode, the subscriber a task's reports go to: the one current
+/// where its run was called.
+fn sink_of(registration: Option<&Registration>) -> Option<tracing::Dispatch> {
+    registration.and_then(|r| r.tracked().sink().dispatch())
 }
 
 /// The per-task state every spawn path takes at spawn time.
 pub(super) struct Spawned {
     /// Who the task is.
     ident: Ident,
-    /// The runner to make current around each poll: the spawner's, for a
-    /// task that may be polled on another thread; `None` for a task of the
-    /// loop's own thread, whose runner is current whenever it is polled.
+    /// The spawner's runner, if it runs inside one.
     runner: Option<Arc<LoopShared>>,
+    /// Polled by a thread whose current runner may differ (not the loop's
+    /// own thread): the task's runner is made current around each poll.
+    swap_runner: bool,
     /// The task's place in debug mode's registry (its record shared with
     /// the handle and the task dump), dropped with the task.
     registration: Option<Registration>,
+    /// Spawned while its runner closes: `close` does not cancel it.
+    born_closing: bool,
 }
 
 impl Spawned {
@@ -120,10 +136,13 @@ impl Spawned {
             .as_ref()
             .and_then(|r| r.debug.as_ref())
             .map(|debug| debug.registry.register(TaskMeta::new(name, site)));
+        let born_closing = runner.as_ref().is_some_and(|r| r.parked.is_closing());
         Spawned {
             ident: Ident::new(name, site),
-            runner: if local { None } else { runner },
+            runner,
+            swap_runner: !local,
             registration,
+            born_closing,
         }
     }
 
@@ -139,8 +158,13 @@ impl Spawned {
             own: Box::new(Own {
                 ctx: TaskContext::capture(),
                 runner: self.runner,
+                swap_runner: self.swap_runner,
                 ident: self.ident,
                 registration: self.registration,
+                coop: None,
+                grace: None,
+                parked: None,
+                born_closing: self.born_closing,
             }),
         }
     }
@@ -150,12 +174,172 @@ impl Spawned {
 struct Own {
     /// The task's own copy of the context.
     ctx: TaskContext,
-    /// The runner made current around each poll, if the thread's may differ.
+    /// The task's runner (lent to the thread during a poll when swapped).
     runner: Option<Arc<LoopShared>>,
+    /// Make `runner` current around each poll.
+    swap_runner: bool,
     /// Who the task is, for reports.
     ident: Ident,
     /// Debug mode's record of the task.
     registration: Option<Registration>,
+    /// The task's cancellation state, once it listens (`cancel.rs`).
+    coop: Option<Arc<CancelState>>,
+    /// When a requested task that listens must be done.
+    grace: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Where `close` finds the task while it waits, once it has waited.
+    parked: Option<(Arc<Parked>, usize)>,
+    /// Spawned while its runner closes: `close` does not cancel it.
+    born_closing: bool,
+}
+
+impl Drop for Own {
+    fn drop(&mut self) {
+        if let Some(coop) = &self.coop {
+            coop.ended();
+        }
+        if let Some((parked, key)) = &self.parked {
+            parked.leave(*key);
+        }
+    }
+}
+
+impl Own {
+    /// What the task does about cancellation before its future is polled:
+    /// `None` to poll the future, or how the task ends. A task alive when
+    /// its runner began to close is asked to cancel if it listens, else
+    /// dropped; a requested task that listens is dropped once its grace has
+    /// expired.
+    fn before_poll(
+        &mut self,
+        closing: Option<&Arc<Parked>>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Option<Ending> {
+        let coop = self.coop.as_ref();
+        if let Some(parked) = closing {
+            match coop {
+                Some(coop) if !coop.is_requested() => parked.ask(coop),
+                Some(_) => {}
+                None => return Some(Ending::Dropped),
+            }
+        }
+        let coop = coop.filter(|c| c.is_requested())?;
+        let sleep = self
+            .grace
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(coop.grace)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Some(Ending::GraceExpired),
+            Poll::Pending => None,
+        }
+    }
+
+    /// Ends the task for its cancellation: drops its future (inside its
+    /// context and runner) and completes it, or has Tokio drop it.
+    fn end<T, F>(&mut self, future: Pin<&mut Option<F>>, ending: Ending) -> Poll<Outcome<T>> {
+        let abort = match ending {
+            Ending::Dropped => None,
+            Ending::GraceExpired => {
+                self.report_grace_expired();
+                self.coop.as_ref().and_then(|c| c.take_abort())
+            }
+        };
+        let _ = self.drop_future(future);
+        match abort {
+            Some(abort) => {
+                abort.abort();
+                Poll::Pending
+            }
+            None => Poll::Ready(Outcome::Dropped),
+        }
+    }
+
+    /// Drops the future inside the task's context and runner; a panic there
+    /// is reported, and returned.
+    fn drop_future<F>(&mut self, mut future: Pin<&mut Option<F>>) -> std::thread::Result<()> {
+        if let Some(registration) = &self.registration {
+            // Wakers dropped with the future are not lost.
+            registration.tracked().finish();
+        }
+        let Own {
+            ctx,
+            runner,
+            swap_runner,
+            ident,
+            registration,
+            coop,
+            ..
+        } = self;
+        let dropped = {
+            let _ctx = ctx.enter();
+            let _runner = if *swap_runner {
+                current::enter_task(runner)
+            } else {
+                None
+            };
+            let _poll = current::poll_task(coop.as_ref());
+            catch_unwind(AssertUnwindSafe(|| future.set(None)))
+        };
+        if let Err(payload) = &dropped {
+            dropped_panicking(ident, runner.as_ref(), registration.as_ref(), &**payload);
+        }
+        dropped
+    }
+
+    /// Reports, in debug mode, a task that listened for cancellation and
+    /// was still running when its grace ended.
+    fn report_grace_expired(&self) {
+        if let Some(registration) = &self.registration {
+            let grace = self.coop.as_ref().map_or(Duration::ZERO, |c| c.grace);
+            let task = self.ident.name();
+            registration
+                .tracked()
+                .sink()
+                .emit(|| debug::grace_expired(task, grace));
+        }
+    }
+
+    /// After a poll that returned `Pending`: a task that began to listen
+    /// keeps its waker for requests, a requested one starts its grace, and
+    /// a task waits where `close` can find it.
+    #[cold]
+    fn after_pending(
+        &mut self,
+        listener: Option<Arc<CancelState>>,
+        cx: &mut std::task::Context<'_>,
+    ) {
+        if self.coop.is_none() {
+            if let Some(coop) = listener {
+                // It listens from now on: a request wakes it.
+                coop.set_task_waker(cx.waker());
+                self.coop = Some(coop);
+            }
+        }
+        if let Some(coop) = &self.coop {
+            if coop.is_requested() && self.grace.is_none() {
+                // Asked during this poll: its grace starts now.
+                let sleep = self.grace.insert(Box::pin(tokio::time::sleep(coop.grace)));
+                if sleep.as_mut().poll(cx).is_ready() {
+                    cx.waker().wake_by_ref();
+                }
+            }
+        }
+        if self.parked.is_none() {
+            if let Some(parked) = self.runner.as_ref().map(|r| r.parked.clone()) {
+                let key = parked.park(cx.waker());
+                self.parked = Some((parked, key));
+            }
+        }
+    }
+}
+
+/// How a task ends for its cancellation.
+enum Ending {
+    /// Its future is dropped, and it completes as [`Outcome::Dropped`].
+    Dropped,
+    /// It listened, and its grace after a request is over: reported in
+    /// debug mode, then dropped by Tokio if its requester gave the task's
+    /// abort handle (a cancelled `JoinError`, as `abort` gives), else as
+    /// [`Ending::Dropped`].
+    GraceExpired,
 }
 
 pin_project_lite::pin_project! {
@@ -175,19 +359,17 @@ pin_project_lite::pin_project! {
     impl<F> PinnedDrop for Task<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            let mut future = this.future;
+            let future = this.future;
             if future.is_none() {
                 return;
             }
             let own = &mut **this.own;
-            if let Some(registration) = &own.registration {
-                // Wakers dropped with the future are not lost.
-                registration.tracked().finish();
+            let closing = own.runner.as_ref().is_some_and(|r| r.parked.is_closing());
+            if closing && own.coop.as_ref().is_some_and(|c| c.is_requested()) {
+                // Still running when `close` stopped waiting for it.
+                own.report_grace_expired();
             }
-            let _ctx = own.ctx.enter();
-            let _runner = current::enter_task(&mut own.runner);
-            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| future.set(None))) {
-                dropped_panicking(&own.ident, &*payload);
+            if let Err(payload) = own.drop_future(future) {
                 resume_unwind(payload)
             }
         }
@@ -200,35 +382,83 @@ impl<F: Future> Future for Task<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let own = &mut **this.own;
-        let _ctx = own.ctx.enter();
-        let _runner = current::enter_task(&mut own.runner);
         let mut future = this.future;
-        let polled = catch_unwind(AssertUnwindSafe(|| {
-            let poll = match own.registration.as_mut() {
-                None => poll_future(future.as_mut(), cx),
-                // Debug mode: tracked and timed.
-                Some(registration) => {
-                    let slow_poll = Some(registration.slow_poll());
-                    let (tracked, spare) = registration.parts();
-                    let task = || tracked.meta.task_name();
-                    tracked.poll(spare, slow_poll, task, cx, |cx| {
-                        poll_future(future.as_mut(), cx)
-                    })
-                }
-            };
-            if poll.is_ready() {
-                // Dropped here, in the task's context, so the wrapper's own
-                // drop has nothing left to do for a task that completed.
-                future.set(None);
+        let closing = own
+            .runner
+            .as_ref()
+            .is_some_and(|r| r.parked.is_closing() && !own.born_closing);
+        if closing || own.coop.is_some() {
+            let closing = own.runner.as_ref().filter(|_| closing).map(|r| &r.parked);
+            if let Some(ending) = own.before_poll(closing.cloned().as_ref(), cx) {
+                return own.end(future, ending);
             }
-            poll
-        }));
+        }
+        let (polled, listener) = {
+            let Own {
+                ctx,
+                runner,
+                swap_runner,
+                registration,
+                coop,
+                ..
+            } = own;
+            let _ctx = ctx.enter();
+            let _runner = if *swap_runner {
+                current::enter_task(runner)
+            } else {
+                None
+            };
+            let poll = current::poll_task(coop.as_ref());
+            let polled = poll_task(future.as_mut(), registration.as_mut(), cx);
+            (polled, poll.leave())
+        };
         match polled {
             Ok(Poll::Ready(value)) => Poll::Ready(Outcome::Value(value)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(payload) => Poll::Ready(panicked(&own.ident, payload, || future.set(None))),
+            Ok(Poll::Pending) => {
+                if own.parked.is_none() || listener.is_some() {
+                    own.after_pending(listener, cx);
+                }
+                Poll::Pending
+            }
+            Err(payload) => {
+                let message = debug::panic_message(&*payload).to_owned();
+                let _ = own.drop_future(future);
+                let mut panic = own.ident.panic(message, own.runner.as_ref());
+                panic.dispatch = sink_of(own.registration.as_ref());
+                Poll::Ready(Outcome::Panicked(PanicNote::new(payload, panic)))
+            }
         }
     }
+}
+
+/// Polls a task's future (its context and runner entered by the caller),
+/// tracked and timed in debug mode, and drops it once it is ready; a panic
+/// is caught.
+fn poll_task<F: Future>(
+    mut future: Pin<&mut Option<F>>,
+    registration: Option<&mut Registration>,
+    cx: &mut std::task::Context<'_>,
+) -> std::thread::Result<Poll<F::Output>> {
+    catch_unwind(AssertUnwindSafe(|| {
+        let poll = match registration {
+            None => poll_future(future.as_mut(), cx),
+            // Debug mode: tracked and timed.
+            Some(registration) => {
+                let slow_poll = Some(registration.slow_poll());
+                let (tracked, spare) = registration.parts();
+                let task = || tracked.meta.task_name();
+                tracked.poll(spare, slow_poll, task, cx, |cx| {
+                    poll_future(future.as_mut(), cx)
+                })
+            }
+        };
+        if poll.is_ready() {
+            // Dropped here, in the task's context, so the wrapper's own drop
+            // has nothing left to do for a task that completed.
+            future.set(None);
+        }
+        poll
+    }))
 }
 
 fn poll_future<F: Future>(
@@ -269,6 +499,7 @@ pin_project_lite::pin_project! {
                 registration.tracked().finish();
             }
             let _ctx = this.ctx.as_deref_mut().map(TaskContext::enter);
+            let _main = current::poll_main();
             future.set(None);
         }
     }
@@ -303,6 +534,7 @@ impl<F: Future> Future for MainTask<'_, F> {
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
         let _ctx = this.ctx.as_deref_mut().map(TaskContext::enter);
+        let _main = current::poll_main();
         let mut future = this.future;
         let poll = match this.track {
             None => poll_future(future.as_mut(), cx),
