@@ -1,7 +1,6 @@
 //! The runner on this thread: one thread-local that says which runner's loop
 //! this thread drives (one loop per thread) and which runner's task it is
-//! polling (what spawns and reports attach to), and a one-byte one that says
-//! whether that task listens for cancellation.
+//! polling (what spawns and reports attach to).
 //!
 //! [`LoopGuard`] is held while a runner drives its loop on this thread; a
 //! second run on the same thread is refused with [`Error::NestedRun`]
@@ -23,7 +22,6 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use crate::Error;
-use crate::cancel::CancelState;
 use crate::shared::{self, LoopShared};
 
 /// What this thread is doing for runners.
@@ -44,154 +42,6 @@ thread_local! {
             local_loop: Cell::new(false),
         }
     };
-}
-
-thread_local! {
-    /// What kind of runner task this thread is polling ([`TaskKind`]): a
-    /// byte with no destructor, so marking each poll costs two plain stores.
-    static POLLING: Cell<u8> = const { Cell::new(OUTSIDE) };
-    /// The cancellation state of the polled task while it listens
-    /// ([`LISTENING`]).
-    static LISTENER: RefCell<Option<Arc<CancelState>>> = const { RefCell::new(None) };
-}
-
-/// [`POLLING`]: no runner task.
-const OUTSIDE: u8 = 0;
-/// [`POLLING`]: a spawned runner task that does not listen (yet).
-const SPAWNED: u8 = 1;
-/// [`POLLING`]: a spawned runner task that listens, its state in
-/// [`LISTENER`].
-const LISTENING: u8 = 2;
-/// [`POLLING`]: a run's main task.
-const MAIN: u8 = 3;
-
-/// The runner task being polled, as cancellation sees it.
-#[derive(Debug)]
-pub(crate) enum Polling {
-    /// None: `task::cancelled()` never completes here.
-    Outside,
-    /// A run's main task.
-    Main,
-    /// A spawned runner task (or blocking closure), with its state if it
-    /// listens.
-    Task(Option<Arc<CancelState>>),
-}
-
-/// Which runner task this thread polls; for a spawned task that does not
-/// listen yet, `make` gives it a state, and it listens from now on.
-pub(crate) fn polling(make: impl FnOnce() -> Arc<CancelState>) -> Polling {
-    match POLLING.try_with(Cell::get).unwrap_or(OUTSIDE) {
-        MAIN => Polling::Main,
-        SPAWNED => {
-            let state = make();
-            let kept = LISTENER.try_with(|l| *l.borrow_mut() = Some(state.clone()));
-            if kept.is_ok() {
-                POLLING.with(|p| p.set(LISTENING));
-            }
-            Polling::Task(Some(state))
-        }
-        LISTENING => Polling::Task(LISTENER.try_with(|l| l.borrow().clone()).ok().flatten()),
-        _ => Polling::Outside,
-    }
-}
-
-/// Marks the poll (or drop) of a spawned runner task, which listens for
-/// cancellation if `listener` is its state, until [`TaskPoll::leave`].
-#[inline]
-pub(crate) fn poll_task(listener: Option<&Arc<CancelState>>) -> TaskPoll {
-    let kind = if listener.is_some() {
-        LISTENING
-    } else {
-        SPAWNED
-    };
-    let Ok(prev) = POLLING.try_with(|p| p.replace(kind)) else {
-        return TaskPoll {
-            prev: None,
-            outer: None,
-        };
-    };
-    // The listener slot is touched only by tasks that listen, or by a task
-    // polled inside one that does (a `LocalSet` in a task), which saves it.
-    let outer = if listener.is_some() || prev == LISTENING {
-        LISTENER
-            .try_with(|l| l.replace(listener.cloned()))
-            .ok()
-            .flatten()
-    } else {
-        None
-    };
-    TaskPoll {
-        prev: Some(prev),
-        outer,
-    }
-}
-
-/// A poll marked by [`poll_task`].
-#[derive(Debug)]
-pub(crate) struct TaskPoll {
-    /// What was being polled before; `None` during thread teardown.
-    prev: Option<u8>,
-    /// The listener slot of an outer task, put back.
-    outer: Option<Arc<CancelState>>,
-}
-
-impl TaskPoll {
-    /// Ends the poll: the task's state if it listens (it may have begun to
-    /// during the poll).
-    #[inline]
-    pub(crate) fn leave(self) -> Option<Arc<CancelState>> {
-        // Restored here, so the drop has nothing left to do (and is skipped:
-        // this is the poll path).
-        let mut this = std::mem::ManuallyDrop::new(self);
-        let left = this.restore();
-        debug_assert!(this.outer.is_none());
-        left
-    }
-
-    #[inline]
-    fn restore(&mut self) -> Option<Arc<CancelState>> {
-        let prev = self.prev.take()?;
-        let now = POLLING.try_with(|p| p.replace(prev)).ok()?;
-        if now != LISTENING && prev != LISTENING {
-            return None;
-        }
-        self.restore_listener(now)
-    }
-
-    /// The slow part of [`restore`](Self::restore): a task that listens,
-    /// or one polled inside a task that does.
-    #[cold]
-    fn restore_listener(&mut self, now: u8) -> Option<Arc<CancelState>> {
-        let outer = self.outer.take();
-        let mine = LISTENER.try_with(|l| l.replace(outer)).ok().flatten();
-        (now == LISTENING).then_some(mine).flatten()
-    }
-}
-
-impl Drop for TaskPoll {
-    #[inline]
-    fn drop(&mut self) {
-        self.restore();
-    }
-}
-
-/// Marks the poll (or drop) of a run's main task until the guard drops.
-#[inline]
-pub(crate) fn poll_main() -> MainPoll {
-    MainPoll(POLLING.try_with(|p| p.replace(MAIN)).ok())
-}
-
-/// A poll marked by [`poll_main`].
-#[derive(Debug)]
-pub(crate) struct MainPoll(Option<u8>);
-
-impl Drop for MainPoll {
-    #[inline]
-    fn drop(&mut self) {
-        if let Some(prev) = self.0 {
-            let _ = POLLING.try_with(|p| p.set(prev));
-        }
-    }
 }
 
 /// Held while a runner drives its loop on this thread. `!Send`: it belongs
@@ -382,46 +232,6 @@ mod tests {
             enter_task(&mut implicit).is_none(),
             "the thread's runner stays"
         );
-    }
-
-    #[test]
-    fn a_task_listens_from_its_first_question_and_its_state_comes_back() {
-        let made = || CancelState::new(None, None, std::time::Duration::ZERO);
-        assert!(
-            matches!(polling(made), Polling::Outside),
-            "outside any task"
-        );
-        let poll = poll_task(None);
-        let Polling::Task(Some(state)) = polling(made) else {
-            panic!("inside a task");
-        };
-        let Polling::Task(Some(again)) = polling(made) else {
-            panic!("still inside");
-        };
-        assert!(Arc::ptr_eq(&state, &again), "made once");
-        let left = poll.leave().expect("the task listens now");
-        assert!(Arc::ptr_eq(&state, &left));
-        assert!(matches!(polling(made), Polling::Outside), "outside again");
-    }
-
-    #[test]
-    fn a_task_polled_inside_a_listening_one_leaves_its_state_alone() {
-        let made = || CancelState::new(None, None, std::time::Duration::ZERO);
-        let outer_state = made();
-        let outer = poll_task(Some(&outer_state));
-        {
-            let inner = poll_task(None);
-            let Polling::Task(Some(inner_state)) = polling(made) else {
-                panic!("inside the inner task");
-            };
-            assert!(!Arc::ptr_eq(&inner_state, &outer_state));
-            assert!(inner.leave().is_some());
-        }
-        let Polling::Task(Some(seen)) = polling(made) else {
-            panic!("back in the outer task");
-        };
-        assert!(Arc::ptr_eq(&seen, &outer_state));
-        assert!(outer.leave().is_some());
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod var;
 
 pub use handle::{Context, copy_context};
 pub use scope::Scope;
+pub(crate) use storage::{TaskKind, with_task};
 pub(crate) use task::TaskContext;
 pub use var::{ContextError, ContextVar, SetGuard, Token};
 

@@ -8,6 +8,7 @@ use std::mem;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::cancel::CancelState;
 use crate::sync::lock;
 
 pub(super) type Value = Arc<dyn Any + Send + Sync>;
@@ -162,6 +163,34 @@ pub(super) struct Current {
     /// The state the context's handles share, if it has any (a task's own
     /// context and a thread's first context have none).
     pub(super) inner: Option<Arc<Inner>>,
+    /// The runner task this is the own context of, carried into any
+    /// context entered over it (see [`TaskSlot`]).
+    pub(super) task: TaskSlot,
+}
+
+/// Which runner task is being polled, as cancellation sees it. It rides in
+/// the thread's current-context slot: a task's own context is swapped in
+/// around each of its polls anyway, so marking the task costs a few more
+/// bytes of that swap and no thread-local access of its own. Entering
+/// another context (`Context::run`, a `Scope`) carries it over.
+#[derive(Debug, Default)]
+pub(crate) struct TaskSlot {
+    /// What kind of task.
+    pub(crate) kind: TaskKind,
+    /// Its cancellation state, once it listens.
+    pub(crate) listener: Option<Arc<CancelState>>,
+}
+
+/// See [`TaskSlot`].
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TaskKind {
+    /// No runner task: `task::cancelled()` never completes here.
+    #[default]
+    Outside,
+    /// A run's main task.
+    Main,
+    /// A spawned runner task (or blocking closure).
+    Spawned,
 }
 
 impl Current {
@@ -170,6 +199,10 @@ impl Current {
             id: 0,
             vars: Vars(None),
             inner: None,
+            task: TaskSlot {
+                kind: TaskKind::Outside,
+                listener: None,
+            },
         }
     }
 
@@ -180,6 +213,10 @@ impl Current {
             id: inner.id,
             vars: Vars::default(),
             inner: Some(inner),
+            task: TaskSlot {
+                kind: TaskKind::Outside,
+                listener: None,
+            },
         }
     }
 
@@ -189,6 +226,10 @@ impl Current {
             id: 0,
             vars,
             inner: None,
+            task: TaskSlot {
+                kind: TaskKind::Outside,
+                listener: None,
+            },
         }
     }
 
@@ -210,8 +251,9 @@ thread_local! {
 pub(super) struct TornDown;
 
 /// Makes `slot` the thread's current context and leaves the outgoing one in
-/// `slot`: the one swap behind entering and leaving a context, and a task's
-/// poll. A context that has handles takes its mapping back from its `Inner`
+/// `slot`: the one swap behind entering and leaving a context. The runner
+/// task being polled stays marked: the incoming context takes the outgoing
+/// one's [`TaskSlot`], and gives it back when the swap is undone. A context that has handles takes its mapping back from its `Inner`
 /// as it becomes current ([`resume`]) and parks it there as it stops being
 /// current ([`park`]). So a handle always finds the current mapping: in the
 /// thread-local if its context is current on the reading thread, else in its
@@ -225,6 +267,7 @@ pub(super) fn swap_current(slot: &mut Current) -> Result<(), TornDown> {
         .try_with(|cur| {
             let mut cur = cur.borrow_mut();
             mem::swap(&mut *cur, slot);
+            mem::swap(&mut cur.task, &mut slot.task);
             if cur.inner.is_some() {
                 resume(&mut cur);
             }
@@ -287,6 +330,12 @@ fn park(slot: &mut Current) {
         // reference to values whose `Drop` uses context variables.
         drop(snapshot);
     }
+}
+
+/// Runs `f` on the mark of the runner task being polled on this thread;
+/// `None` once the thread's context storage is torn down.
+pub(crate) fn with_task<R>(f: impl FnOnce(&mut TaskSlot) -> R) -> Option<R> {
+    CURRENT.try_with(|cur| f(&mut cur.borrow_mut().task)).ok()
 }
 
 /// A snapshot of the current context's mapping (empty during teardown).

@@ -1,7 +1,10 @@
 //! A task's own context (crate internal): the copy a spawned task runs in.
 
+use std::sync::Arc;
+
 use super::handle::Context;
-use super::storage::{Current, current_vars, swap_in_detached, swap_out_detached};
+use super::storage::{Current, TaskKind, current_vars, swap_in_detached, swap_out_detached};
+use crate::cancel::CancelState;
 
 /// A task's own context: a copy taken at spawn that no one else can enter,
 /// so entering it is a swap with the thread-local, with no lock or flag.
@@ -13,6 +16,26 @@ impl TaskContext {
     #[inline]
     pub(crate) fn capture() -> Self {
         TaskContext(Current::detached(current_vars()))
+    }
+
+    /// Copies the current context for a spawned task: marked as a runner
+    /// task, which may come to listen for cancellation.
+    #[inline]
+    pub(crate) fn for_task() -> Self {
+        let mut ctx = TaskContext::capture();
+        ctx.0.task.kind = TaskKind::Spawned;
+        ctx
+    }
+
+    /// Marks this context as that of the runs' main task.
+    pub(crate) fn mark_main(&mut self) {
+        self.0.task.kind = TaskKind::Main;
+    }
+
+    /// The task's cancellation state, once it listens.
+    #[inline]
+    pub(crate) fn listener(&self) -> Option<&Arc<CancelState>> {
+        self.0.task.listener.as_ref()
     }
 
     /// Copies `ctx`'s current mapping.

@@ -299,9 +299,11 @@ impl Runner {
             // Closed until built, so that a panicking factory leaves it so.
             *state = State::Closed(None);
             let event_loop = EventLoop::build(settings.factory.take())?;
+            let mut context = TaskContext::capture();
+            context.mark_main();
             *state = State::Initialized(Loop {
                 event_loop,
-                context: TaskContext::capture(),
+                context,
             });
         }
         match state {

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use crate::cancel::CancelState;
-use crate::current::{self, Polling};
+use crate::context::{self, TaskKind};
+use crate::current;
 
 /// Completes once cancellation of the current runner task has been
 /// requested: asyncio's `CancelledError`, as an event the task awaits.
@@ -92,17 +93,20 @@ pub fn is_cancelled() -> bool {
 /// The cancellation state of the runner task being polled, made now if it
 /// had none (it listens from now on); `None` outside runner tasks.
 fn state() -> Option<Arc<CancelState>> {
-    let make = || {
-        let runner = current::runner();
-        let grace = runner
-            .as_ref()
-            .map_or(Default::default(), |r| r.cancel_grace);
-        let parked = runner.map(|r| r.parked.clone());
-        CancelState::new(tokio::task::try_id(), parked, grace)
-    };
-    match current::polling(make) {
-        Polling::Outside => None,
-        Polling::Main => current::runner().map(|runner| runner.main_cancel_state()),
-        Polling::Task(state) => state,
-    }
+    context::with_task(|task| match task.kind {
+        TaskKind::Outside => None,
+        TaskKind::Main => current::runner().map(|runner| runner.main_cancel_state()),
+        TaskKind::Spawned => {
+            let state = task.listener.get_or_insert_with(|| {
+                let runner = current::runner();
+                let grace = runner
+                    .as_ref()
+                    .map_or(Default::default(), |r| r.cancel_grace);
+                let parked = runner.map(|r| r.parked.clone());
+                CancelState::new(tokio::task::try_id(), parked, grace)
+            });
+            Some(state.clone())
+        }
+    })
+    .flatten()
 }

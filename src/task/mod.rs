@@ -194,7 +194,7 @@ where
 {
     let runner = current::runner();
     let ident = Ident::new(name, location);
-    let ctx = TaskContext::capture();
+    let ctx = TaskContext::for_task();
     // Counted until the closure is done, ran or not, so that `close` can
     // tell whether its shutdown timeout expired with work still running.
     let running = runner.as_ref().map(|r| r.blocking.token());
@@ -210,8 +210,9 @@ where
         // context is: `interrupt_token()`, `interrupted()` and `task::dump()`
         // answer there as in the runner's tasks.
         let _runner = current::enter_task(&mut runner);
-        let poll = current::poll_task(None);
-        let outcome = ctx.run(|| match catch_unwind(AssertUnwindSafe(f)) {
+        let mut ctx = ctx;
+        let entered = ctx.enter();
+        let outcome = match catch_unwind(AssertUnwindSafe(f)) {
             Ok(value) => Outcome::Value(value),
             Err(payload) => {
                 let message = crate::debug::panic_message(&*payload).to_owned();
@@ -220,9 +221,10 @@ where
                 panic.dispatch = Some(dispatch);
                 Outcome::Panicked(PanicNote::new(payload, panic))
             }
-        });
+        };
+        drop(entered);
         // A closure that listened for cancellation is done listening.
-        if let Some(state) = poll.leave() {
+        if let Some(state) = ctx.listener() {
             state.ended();
         }
         outcome

@@ -12,14 +12,16 @@
 #![forbid(unsafe_code)]
 
 use std::future::Future;
+use std::mem;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::cancel::{CancelState, Parked};
+use crate::cancel::Parked;
 use crate::context::TaskContext;
+use crate::context::{self, TaskKind};
 use crate::current;
 use crate::debug;
 use crate::debug::lost::{Panic, PanicNote};
@@ -156,12 +158,11 @@ impl Spawned {
         Task {
             future: Some(future),
             own: Box::new(Own {
-                ctx: TaskContext::capture(),
+                ctx: TaskContext::for_task(),
                 runner: self.runner,
                 swap_runner: self.swap_runner,
                 ident: self.ident,
                 registration: self.registration,
-                coop: None,
                 grace: None,
                 parked: None,
                 born_closing: self.born_closing,
@@ -172,7 +173,8 @@ impl Spawned {
 
 /// What a runner task carries besides its future, in one allocation.
 struct Own {
-    /// The task's own copy of the context.
+    /// The task's own copy of the context, which also holds its
+    /// cancellation state once it listens (see `context::TaskSlot`).
     ctx: TaskContext,
     /// The task's runner (lent to the thread during a poll when swapped).
     runner: Option<Arc<LoopShared>>,
@@ -182,8 +184,6 @@ struct Own {
     ident: Ident,
     /// Debug mode's record of the task.
     registration: Option<Registration>,
-    /// The task's cancellation state, once it listens (`cancel.rs`).
-    coop: Option<Arc<CancelState>>,
     /// When a requested task that listens must be done.
     grace: Option<Pin<Box<tokio::time::Sleep>>>,
     /// Where `close` finds the task while it waits, once it has waited.
@@ -194,7 +194,7 @@ struct Own {
 
 impl Drop for Own {
     fn drop(&mut self) {
-        if let Some(coop) = &self.coop {
+        if let Some(coop) = self.ctx.listener() {
             coop.ended();
         }
         if let Some((parked, key)) = &self.parked {
@@ -214,7 +214,7 @@ impl Own {
         closing: Option<&Arc<Parked>>,
         cx: &mut std::task::Context<'_>,
     ) -> Option<Ending> {
-        let coop = self.coop.as_ref();
+        let coop = self.ctx.listener();
         if let Some(parked) = closing {
             match coop {
                 Some(coop) if !coop.is_requested() => parked.ask(coop),
@@ -239,7 +239,7 @@ impl Own {
             Ending::Dropped => None,
             Ending::GraceExpired => {
                 self.report_grace_expired();
-                self.coop.as_ref().and_then(|c| c.take_abort())
+                self.ctx.listener().and_then(|c| c.take_abort())
             }
         };
         let _ = self.drop_future(future);
@@ -265,7 +265,6 @@ impl Own {
             swap_runner,
             ident,
             registration,
-            coop,
             ..
         } = self;
         let dropped = {
@@ -275,7 +274,6 @@ impl Own {
             } else {
                 None
             };
-            let _poll = current::poll_task(coop.as_ref());
             catch_unwind(AssertUnwindSafe(|| future.set(None)))
         };
         if let Err(payload) = &dropped {
@@ -288,7 +286,7 @@ impl Own {
     /// was still running when its grace ended.
     fn report_grace_expired(&self) {
         if let Some(registration) = &self.registration {
-            let grace = self.coop.as_ref().map_or(Duration::ZERO, |c| c.grace);
+            let grace = self.ctx.listener().map_or(Duration::ZERO, |c| c.grace);
             let task = self.ident.name();
             registration
                 .tracked()
@@ -301,19 +299,12 @@ impl Own {
     /// keeps its waker for requests, a requested one starts its grace, and
     /// a task waits where `close` can find it.
     #[cold]
-    fn after_pending(
-        &mut self,
-        listener: Option<Arc<CancelState>>,
-        cx: &mut std::task::Context<'_>,
-    ) {
-        if self.coop.is_none() {
-            if let Some(coop) = listener {
+    fn after_pending(&mut self, listened: bool, cx: &mut std::task::Context<'_>) {
+        if let Some(coop) = self.ctx.listener() {
+            if !listened {
                 // It listens from now on: a request wakes it.
                 coop.set_task_waker(cx.waker());
-                self.coop = Some(coop);
             }
-        }
-        if let Some(coop) = &self.coop {
             if coop.is_requested() && self.grace.is_none() {
                 // Asked during this poll: its grace starts now.
                 let sleep = self.grace.insert(Box::pin(tokio::time::sleep(coop.grace)));
@@ -365,7 +356,7 @@ pin_project_lite::pin_project! {
             }
             let own = &mut **this.own;
             let closing = own.runner.as_ref().is_some_and(|r| r.parked.is_closing());
-            if closing && own.coop.as_ref().is_some_and(|c| c.is_requested()) {
+            if closing && own.ctx.listener().is_some_and(|c| c.is_requested()) {
                 // Still running when `close` stopped waiting for it.
                 own.report_grace_expired();
             }
@@ -387,19 +378,19 @@ impl<F: Future> Future for Task<F> {
             .runner
             .as_ref()
             .is_some_and(|r| r.parked.is_closing() && !own.born_closing);
-        if closing || own.coop.is_some() {
+        let listened = own.ctx.listener().is_some();
+        if closing || listened {
             let closing = own.runner.as_ref().filter(|_| closing).map(|r| &r.parked);
             if let Some(ending) = own.before_poll(closing.cloned().as_ref(), cx) {
                 return own.end(future, ending);
             }
         }
-        let (polled, listener) = {
+        let polled = {
             let Own {
                 ctx,
                 runner,
                 swap_runner,
                 registration,
-                coop,
                 ..
             } = own;
             let _ctx = ctx.enter();
@@ -408,15 +399,13 @@ impl<F: Future> Future for Task<F> {
             } else {
                 None
             };
-            let poll = current::poll_task(coop.as_ref());
-            let polled = poll_task(future.as_mut(), registration.as_mut(), cx);
-            (polled, poll.leave())
+            poll_task(future.as_mut(), registration.as_mut(), cx)
         };
         match polled {
             Ok(Poll::Ready(value)) => Poll::Ready(Outcome::Value(value)),
             Ok(Poll::Pending) => {
-                if own.parked.is_none() || listener.is_some() {
-                    own.after_pending(listener, cx);
+                if own.parked.is_none() || own.ctx.listener().is_some() {
+                    own.after_pending(listened, cx);
                 }
                 Poll::Pending
             }
@@ -498,8 +487,8 @@ pin_project_lite::pin_project! {
                 // Wakers dropped with the future are not lost.
                 registration.tracked().finish();
             }
+            let _main = this.ctx.is_none().then(MainMark::enter);
             let _ctx = this.ctx.as_deref_mut().map(TaskContext::enter);
-            let _main = current::poll_main();
             future.set(None);
         }
     }
@@ -533,8 +522,10 @@ impl<F: Future> Future for MainTask<'_, F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<F::Output> {
         let this = self.project();
+        // The runner's own context is marked once; another one (`run_in`)
+        // is marked for each poll.
+        let _main = this.ctx.is_none().then(MainMark::enter);
         let _ctx = this.ctx.as_deref_mut().map(TaskContext::enter);
-        let _main = current::poll_main();
         let mut future = this.future;
         let poll = match this.track {
             None => poll_future(future.as_mut(), cx),
@@ -552,6 +543,26 @@ impl<F: Future> Future for MainTask<'_, F> {
             future.set(None);
         }
         poll
+    }
+}
+
+/// Marks the current context as the main task's for a poll (or the drop)
+/// of a main task that runs in a context of the caller's (`run_in`).
+struct MainMark(Option<TaskKind>);
+
+impl MainMark {
+    fn enter() -> Self {
+        MainMark(context::with_task(|task| {
+            mem::replace(&mut task.kind, TaskKind::Main)
+        }))
+    }
+}
+
+impl Drop for MainMark {
+    fn drop(&mut self) {
+        if let Some(prev) = self.0.take() {
+            context::with_task(|task| task.kind = prev);
+        }
     }
 }
 
