@@ -113,6 +113,6 @@ pub use context::{Context, ContextError, ContextVar, Scope, SetGuard, Token, cop
 pub use error::Error;
 pub use runner::{Builder, LostPanic, Runner, run};
 pub use signal::{interrupt_token, interrupted};
-pub use task::{JoinHandle, spawn, spawn_blocking, spawn_local};
+pub use task::{GroupError, JoinHandle, TaskGroup, spawn, spawn_blocking, spawn_local};
 
 pub use runner_macros::{main, test};

@@ -195,6 +195,10 @@ arguments! {
     shutdown_timeout "shutdown_timeout": Duration => Target::Runner("shutdown_timeout"),
         main: Accept::Yes { default: "`\"300s\"`" },
         test: Accept::Yes { default: "`\"300s\"`" };
+    /// How long a task that listens may finish after a cancellation request.
+    cancel_grace "cancel_grace": Duration => Target::Runner("cancel_grace"),
+        main: Accept::Yes { default: "`\"30s\"`" },
+        test: Accept::Yes { default: "`\"30s\"`" };
     /// How long the main task may finish on its own after Ctrl-C.
     interrupt_grace "interrupt_grace": Duration => Target::Runner("interrupt_grace"),
         main: Accept::Yes { default: "`\"0s\"`" },

@@ -55,6 +55,7 @@ use proc_macro::TokenStream;
 /// | `name = "svc"` | none | the runtime's name (Tokio's `Builder::name`) |
 /// | `debug = true` | `RUNNER_DEBUG` | [debug mode](https://docs.rs/runner) (`Builder::debug`) |
 /// | `shutdown_timeout = "5s"` | `"300s"` | how long closing waits for blocking work (`Builder::shutdown_timeout`) |
+/// | `cancel_grace = "5s"` | `"30s"` | how long a task that listens for cancellation may clean up after it was asked to cancel, at close or by Ctrl-C (`Builder::cancel_grace`) |
 /// | `interrupt_grace = "2s"` | `"0s"` | how long the main task may finish on its own after Ctrl-C (`Builder::interrupt_grace`) |
 /// | `handle_sigint = false` | `true` | leave Ctrl-C alone (`Builder::handle_sigint`) |
 /// | `handle_sigterm = true` | `false` | treat SIGTERM as Ctrl-C (`Builder::handle_sigterm`) |
@@ -159,6 +160,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | `name = "svc"` | none | the runtime's name |
 /// | `timeout = "5s"` | none | the real-clock watchdog above |
 /// | `shutdown_timeout = "5s"` | `"300s"` | how long closing waits for blocking work |
+/// | `cancel_grace = "5s"` | `"30s"` | how long a task that listens for cancellation may clean up after it was asked to cancel, when the test's body ends |
 /// | `unhandled_panic = "ignore"` / `"shutdown_runtime"` | `"shutdown_runtime"` | a test whose background task panicked and nobody can retrieve the panic fails at once (`LostPanic::CancelMain`); `"ignore"` only reports it and lets the body go on (the test still fails after the body returns) |
 ///
 /// ```

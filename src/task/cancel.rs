@@ -55,7 +55,7 @@ use crate::current;
 /// # }
 /// ```
 pub async fn cancelled() {
-    match state() {
+    match listen() {
         Some(state) => state.token().cancelled().await,
         None => std::future::pending().await,
     }
@@ -87,12 +87,12 @@ pub async fn cancelled() {
 /// # }
 /// ```
 pub fn is_cancelled() -> bool {
-    state().is_some_and(|state| state.is_requested())
+    listen().is_some_and(|state| state.is_requested())
 }
 
 /// The cancellation state of the runner task being polled, made now if it
 /// had none (it listens from now on); `None` outside runner tasks.
-fn state() -> Option<Arc<CancelState>> {
+pub(super) fn listen() -> Option<Arc<CancelState>> {
     context::with_task(|task| match task.kind {
         TaskKind::Outside => None,
         TaskKind::Main => current::runner().map(|runner| runner.main_cancel_state()),

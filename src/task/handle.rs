@@ -10,6 +10,7 @@ use std::task::{Poll, ready};
 
 use tokio::task::{AbortHandle, Id, JoinError};
 
+use super::CancelHandle;
 use super::join_error;
 use super::wrapper::Outcome;
 use crate::cancel;
@@ -112,6 +113,25 @@ impl<T> JoinHandle<T> {
             tracked.meta.mark_aborted();
         }
         cancel::request(self.inner.id(), self.inner.abort_handle());
+    }
+
+    /// A handle that can ask the task to cancel, or drop it, without
+    /// awaiting it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::run(async {
+    ///     let task = runner::spawn(std::future::pending::<()>());
+    ///     let canceller = task.cancel_handle();
+    ///     canceller.cancel();
+    ///     assert!(task.await.unwrap_err().is_cancelled());
+    /// })
+    /// # }
+    /// ```
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle::new(self.inner.id(), self.inner.abort_handle())
     }
 
     /// Whether the task has finished (returned, panicked or been cancelled).

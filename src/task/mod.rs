@@ -30,11 +30,13 @@ use crate::context::TaskContext;
 use crate::current;
 
 mod cancel;
+mod group;
 mod handle;
 mod join_error;
 mod wrapper;
 
 pub use cancel::{cancelled, is_cancelled};
+pub use group::{CancelHandle, GroupError, TaskGroup};
 
 use crate::debug::dump::Gap;
 pub use crate::debug::dump::{DumpEntry, TaskDump, TaskState};

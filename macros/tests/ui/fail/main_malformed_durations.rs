@@ -10,4 +10,7 @@ async fn bad_number() {}
 #[runner::main(interrupt_grace = 5)]
 async fn not_a_string() {}
 
+#[runner::main(cancel_grace = "5 minutes")]
+async fn bad_cancel_grace() {}
+
 fn main() {}

@@ -5,6 +5,7 @@
     name = "svc",
     debug = true,
     shutdown_timeout = "5s",
+    cancel_grace = "2s",
     interrupt_grace = "1.5s",
     handle_sigint = false,
     handle_sigterm = true,

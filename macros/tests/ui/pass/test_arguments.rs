@@ -12,6 +12,11 @@ async fn paused() {
 #[runner::test(shutdown_timeout = "1m", crate = "::runner")]
 async fn shutdown() {}
 
+#[runner::test(cancel_grace = "100ms")]
+async fn cancel_grace() {
+    runner::spawn(async { runner::task::cancelled().await });
+}
+
 #[runner::test]
 async fn returns_result() -> Result<(), Box<dyn std::error::Error>> {
     let rc = std::rc::Rc::new(());
