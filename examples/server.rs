@@ -5,21 +5,24 @@
 //! ```
 //!
 //! It listens on a free port of 127.0.0.1 (printed at start; try
-//! `nc 127.0.0.1 PORT`) and echoes each line back. On Ctrl-C the run's
-//! [`runner::interrupt_token`] is cancelled: the accept loop stops, every
-//! connection says goodbye and closes, and `main` waits for them through
-//! tokio-util's `TaskTracker`. The runner's `interrupt_grace` is the deadline
-//! for that drain: if the connections are not closed by then, the main task
-//! is cancelled and the program exits with status 130. A second Ctrl-C kills
-//! it at once.
+//! `nc 127.0.0.1 PORT`) and echoes each line back. Each connection is a
+//! child of a [`runner::TaskGroup`], and everything listens for
+//! cancellation, asyncio style: on Ctrl-C the main task is asked to cancel
+//! ([`runner::task::cancelled`] completes), the accept loop stops, the group
+//! asks every connection to cancel, each one says goodbye to its peer (an
+//! `await` in its cleanup) and closes, and `join` returns once all have.
+//! The runner's `interrupt_grace` is the deadline for that drain: if the
+//! connections are not closed by then, the main task is cancelled and the
+//! program exits with status 130. A second Ctrl-C kills it at once.
+//!
+//! (With tokio-util's `CancellationToken` instead, `runner::interrupt_token()`
+//! gives the same event as a token to pass around.)
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// How long the connections have to close after Ctrl-C.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -42,7 +45,7 @@ pub(crate) fn serve(listening: impl FnOnce(SocketAddr)) {
         let addr = listener.local_addr()?;
         println!("listening on {addr}");
         listening(addr);
-        let drained = accept_until_interrupted(listener, runner::interrupt_token()).await;
+        let drained = accept_until_cancelled(listener).await;
         println!("drained {drained} connection(s)");
         std::io::Result::Ok(())
     });
@@ -64,51 +67,48 @@ pub(crate) fn serve(listening: impl FnOnce(SocketAddr)) {
     }
 }
 
-/// Accepts connections until `shutdown` is cancelled, then waits for every
-/// connection to close. Returns how many there were.
-async fn accept_until_interrupted(listener: TcpListener, shutdown: CancellationToken) -> usize {
-    let connections = TaskTracker::new();
+/// Accepts connections until the main task is asked to cancel (Ctrl-C),
+/// then drains them. Returns how many there were.
+async fn accept_until_cancelled(listener: TcpListener) -> usize {
+    let connections = runner::TaskGroup::<std::io::Error>::new();
     let mut accepted = 0;
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = runner::task::cancelled() => break,
             conn = listener.accept() => match conn {
                 Ok((stream, peer)) => {
                     accepted += 1;
                     println!("connection {accepted} open ({peer})");
-                    runner::spawn(connections.track_future(echo(stream, shutdown.clone())));
+                    connections.spawn(echo(stream, accepted));
                 }
                 Err(err) => eprintln!("accept: {err}"),
             },
         }
     }
-    println!(
-        "shutting down: {} connection(s) to drain",
-        connections.len()
-    );
-    connections.close();
-    connections.wait().await;
+    println!("shutting down: draining the connections");
+    connections.cancel();
+    if let Err(errors) = connections.join().await {
+        eprintln!("while draining: {errors}");
+    }
     accepted
 }
 
-/// Echoes lines until the peer closes or shutdown is requested.
-async fn echo(stream: TcpStream, shutdown: CancellationToken) {
+/// Echoes lines until the peer closes or the connection is asked to cancel:
+/// then it says goodbye and closes.
+async fn echo(stream: TcpStream, number: usize) -> std::io::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => {
-                let _ = write.write_all(b"server shutting down, goodbye\n").await;
-                let _ = write.shutdown().await;
-                return;
+            _ = runner::task::cancelled() => {
+                write.write_all(b"server shutting down, goodbye\n").await?;
+                write.shutdown().await?;
+                println!("connection {number} said goodbye");
+                return Ok(());
             }
-            line = lines.next_line() => match line {
-                Ok(Some(line)) => {
-                    if write.write_all(format!("{line}\n").as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-                _ => return,
+            line = lines.next_line() => match line? {
+                Some(line) => write.write_all(format!("{line}\n").as_bytes()).await?,
+                None => return Ok(()),
             },
         }
     }

@@ -26,8 +26,13 @@
 //!   polls, leaked tasks and lost wakers, and panics nobody retrieved (always
 //!   reported, or ending the run with [`LostPanic::CancelMain`]);
 //!   [`task::dump`] says what every task is doing;
-//! - an orderly [`Runner::close`]: leftover tasks cancelled, blocking pool
-//!   shut down with a timeout;
+//! - cancellation you can clean up after, as asyncio's `CancelledError`: a
+//!   task that listens ([`task::cancelled`], [`task::is_cancelled`]) may
+//!   still `await` its cleanup when asked to cancel
+//!   ([`JoinHandle::cancel`], Ctrl-C, close), and [`TaskGroup`] gives
+//!   asyncio's structured concurrency;
+//! - an orderly [`Runner::close`]: leftover tasks cancelled (those that
+//!   listen awaited within a grace), blocking pool shut down with a timeout;
 //! - [`#[runner::main]`](macro@main) and [`#[runner::test]`](macro@test),
 //!   drop-in for Tokio's attributes, the test one with a real-clock
 //!   `timeout` (printing the task dump when it expires) and failing at once
@@ -59,6 +64,11 @@
 //! | `Runner(debug=True)`, `PYTHONASYNCIODEBUG=1` | [`Builder::debug`], `RUNNER_DEBUG=1` |
 //! | `loop.slow_callback_duration` | [`Builder::slow_poll_threshold`] |
 //! | `asyncio.create_task(coro)` | [`spawn_local`] (any future), [`spawn`] (`Send`) |
+//! | `task.cancel()` | [`JoinHandle::cancel`] (`abort` drops at once) |
+//! | `except asyncio.CancelledError: await cleanup()` | [`task::cancelled`] in a `select!`, or [`task::is_cancelled`], then the cleanup's `.await`s |
+//! | `async with asyncio.TaskGroup() as tg: tg.create_task(c)` | [`TaskGroup::new`], [`TaskGroup::spawn`], [`TaskGroup::join`] |
+//! | `ExceptionGroup` from a `TaskGroup` | [`GroupError`] |
+//! | `asyncio.run` cancelling and awaiting leftover tasks | [`Runner::close`] (so [`run`] and the attributes), within [`Builder::cancel_grace`] |
 //! | `asyncio.to_thread(f)` | [`spawn_blocking`] |
 //! | `contextvars.ContextVar("x", default=d)` | [`ContextVar::new`], [`ContextVar::with_default`] |
 //! | `var.get()`, `var.set(v)`, `var.reset(token)` | [`ContextVar::get`], [`ContextVar::set`], [`ContextVar::reset`] |
@@ -69,8 +79,40 @@
 //! | `RuntimeError: ... cannot be called from a running event loop` | [`Error::NestedRun`] |
 //! | "Task exception was never retrieved" | an ERROR event under the `runner` target |
 //!
-//! Cancellation is Rust's: a cancelled task is dropped at its await point,
-//! so cleanup goes in `Drop` (asyncio's `except CancelledError` / `finally`).
+//! # Cancellation
+//!
+//! Rust cancels a future by dropping it, so cleanup is synchronous `Drop`;
+//! asyncio raises `CancelledError` at the task's await point, so cleanup may
+//! `await`. runner has both. A task that *listens* (it has called
+//! [`task::cancelled`] or [`task::is_cancelled`], or awaits
+//! [`TaskGroup::join`]) is asked rather than dropped: the request completes
+//! `cancelled()`, and the task runs its cleanup, awaits included, until it
+//! ends or its [`Builder::cancel_grace`] (default 30 s) expires; then it is
+//! dropped. A task that never listens is dropped at once, as before, and
+//! nothing ever waits for it. Requests come from [`JoinHandle::cancel`]
+//! (asyncio's `Task.cancel()`; [`JoinHandle::abort`] stays the immediate
+//! drop), a [`TaskGroup`] whose child failed, [`Runner::close`] for every
+//! task still alive (asyncio.run's cancel-then-await of leftovers), and the
+//! first Ctrl-C for the main task.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! # fn main() -> Result<(), runner::Error> {
+//! let mut runner = runner::Runner::new();
+//! runner.run(async {
+//!     runner::spawn(async {
+//!         runner::task::cancelled().await;
+//!         // asyncio's `except CancelledError:` cleanup, which may await.
+//!         tokio::time::sleep(Duration::from_millis(1)).await;
+//!         println!("flushed and said goodbye");
+//!     });
+//!     tokio::task::yield_now().await; // the task starts listening
+//! })?;
+//! runner.close(); // asks the task to cancel and awaits its cleanup
+//! # Ok(())
+//! # }
+//! ```
 //!
 //! # Coming from Tokio
 //!

@@ -503,13 +503,63 @@ const SCENARIOS: &[Scenario] = &[
         child: child::server_example_with_two_clients,
         script: &[Wait("connection 2 open"), Pause, Signal(SIGINT)],
         exit: Exit::Code(0),
+        order: &[
+            &[
+                "listening on",
+                "connection 2 open",
+                "shutting down",
+                "connection 1 said goodbye",
+                "drained 2 connection(s)",
+            ],
+            &[
+                "shutting down",
+                "connection 2 said goodbye",
+                "drained 2 connection(s)",
+            ],
+        ],
+        absent: &["not drained", "while draining"],
+    },
+    Scenario {
+        name: "a_main_task_that_listens_awaits_its_cleanup_on_ctrl_c_then_run_reports_the_interrupt",
+        child: child::listening_main_task,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(0),
         order: &[&[
-            "listening on",
-            "connection 2 open",
-            "shutting down",
-            "drained 2 connection(s)",
+            "ready",
+            "cancellation seen",
+            "cleanup awaited",
+            "main task dropped",
+            INTERRUPTED,
         ]],
-        absent: &["not drained"],
+        absent: &["main task finished"],
+    },
+    Scenario {
+        name: "a_main_task_that_listens_is_dropped_when_its_cancel_grace_ends",
+        child: child::listening_main_task_too_slow,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(0),
+        order: &[&[
+            "ready",
+            "cancellation seen",
+            "main task dropped",
+            INTERRUPTED,
+        ]],
+        absent: &["cleanup awaited"],
+    },
+    Scenario {
+        name: "a_second_ctrl_c_kills_a_main_task_awaiting_its_cleanup",
+        child: child::listening_main_task_too_slow,
+        script: &[
+            Wait("ready"),
+            Pause,
+            Signal(SIGINT),
+            Wait("cancellation seen"),
+            Pause,
+            Signal(SIGINT),
+        ],
+        exit: Exit::Signal(SIGINT),
+        order: &[&["ready", "cancellation seen"]],
+        absent: &["main task dropped", "run returned"],
     },
     Scenario {
         name: "a_tokio_ctrl_c_listener_in_the_main_task_fires_within_the_grace",
@@ -1506,6 +1556,35 @@ mod child {
                 }
             });
         });
+    }
+
+    /// A main task that listens for cancellation: on Ctrl-C it awaits its
+    /// cleanup (`slow` makes the cleanup outlast the cancel grace).
+    async fn listening_main(slow: bool) {
+        let _guard = Noisy("main task dropped");
+        tokio::select! {
+            () = runner::task::cancelled() => {}
+            () = async { say("ready"); Parked.await } => {}
+        }
+        say("cancellation seen");
+        let cleanup = if slow {
+            Duration::from_secs(3600)
+        } else {
+            Duration::from_millis(10)
+        };
+        tokio::time::sleep(cleanup).await;
+        say("cleanup awaited");
+    }
+
+    pub(super) fn listening_main_task() {
+        report(runner::run(listening_main(false)));
+    }
+
+    pub(super) fn listening_main_task_too_slow() {
+        let mut runner = runner::Runner::builder()
+            .cancel_grace(Duration::from_millis(100))
+            .build();
+        report(runner.run(listening_main(true)));
     }
 
     pub(super) fn tokio_listener_with_grace() {
