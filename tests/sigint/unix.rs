@@ -501,7 +501,8 @@ const SCENARIOS: &[Scenario] = &[
     Scenario {
         name: "the_server_example_drains_its_connections_and_exits_0",
         child: child::server_example_with_two_clients,
-        script: &[Wait("connection 2 open"), Pause, Signal(SIGINT)],
+        // Both connections echoed a line: their handlers run, and listen.
+        script: &[Wait("both clients echoed"), Pause, Signal(SIGINT)],
         exit: Exit::Code(0),
         order: &[
             &[
@@ -1548,9 +1549,15 @@ mod child {
     pub(super) fn server_example_with_two_clients() {
         server_example::serve(|addr| {
             std::thread::spawn(move || {
-                let clients: Vec<_> = (0..2)
+                let mut clients: Vec<_> = (0..2)
                     .map(|_| std::net::TcpStream::connect(addr).expect("connect"))
                     .collect();
+                for client in &mut clients {
+                    client.write_all(b"ping\n").expect("send");
+                    let mut echoed = [0; 5];
+                    client.read_exact(&mut echoed).expect("echo");
+                }
+                say("both clients echoed");
                 for mut client in clients {
                     let _ = client.read_to_end(&mut Vec::new());
                 }
