@@ -49,8 +49,8 @@ pub(crate) struct CancelState {
     abort: Mutex<Option<AbortHandle>>,
     /// How long the task may run after a request.
     pub(crate) grace: Duration,
-    /// The tasks of the runner the task belongs to, for `close`.
-    parked: Option<Arc<Parked>>,
+    /// The listening tasks of the runner the task belongs to, for `close`.
+    listeners: Option<Arc<Listeners>>,
     /// Tokio's id of the task; `None` for a run's main task.
     id: Option<Id>,
     /// Whether `close` asked this task (and waits for it to end).
@@ -59,22 +59,26 @@ pub(crate) struct CancelState {
 
 impl CancelState {
     /// The state of a task that just became cooperative, of the runner
-    /// whose tasks `parked` keeps; a spawned task (`id` given) enters the
-    /// table and counts among its runner's listening tasks.
-    pub(crate) fn new(id: Option<Id>, parked: Option<Arc<Parked>>, grace: Duration) -> Arc<Self> {
+    /// whose listening tasks `listeners` counts; a spawned task (`id` given)
+    /// enters the table and counts among them.
+    pub(crate) fn new(
+        id: Option<Id>,
+        listeners: Option<Arc<Listeners>>,
+        grace: Duration,
+    ) -> Arc<Self> {
         let state = Arc::new(CancelState {
             token: CancellationToken::new(),
             task_waker: OnceLock::new(),
             abort: Mutex::new(None),
             grace,
-            parked: parked.filter(|_| id.is_some()),
+            listeners: listeners.filter(|_| id.is_some()),
             id,
             asked_by_close: AtomicBool::new(false),
         });
         if let Some(id) = id {
             table(id).insert(id, state.clone());
-            if let Some(parked) = &state.parked {
-                parked.listening.fetch_add(1, Ordering::AcqRel);
+            if let Some(listeners) = &state.listeners {
+                listeners.listening.fetch_add(1, Ordering::AcqRel);
             }
         }
         state
@@ -120,9 +124,9 @@ impl CancelState {
     }
 
     /// `close` asks this task, and waits for it to end.
-    fn ask_for_close(&self, parked: &Parked) {
+    fn ask_for_close(&self, listeners: &Listeners) {
         if !self.asked_by_close.swap(true, Ordering::AcqRel) {
-            parked.asked.fetch_add(1, Ordering::AcqRel);
+            listeners.asked.fetch_add(1, Ordering::AcqRel);
         }
         self.request(None);
     }
@@ -138,14 +142,14 @@ impl CancelState {
             let removed = table(id).remove(&id);
             drop(removed);
         }
-        let Some(parked) = &self.parked else {
+        let Some(listeners) = &self.listeners else {
             return;
         };
-        parked.listening.fetch_sub(1, Ordering::AcqRel);
+        listeners.listening.fetch_sub(1, Ordering::AcqRel);
         if self.asked_by_close.load(Ordering::Acquire)
-            && parked.asked.fetch_sub(1, Ordering::AcqRel) == 1
+            && listeners.asked.fetch_sub(1, Ordering::AcqRel) == 1
         {
-            parked.all_ended.notify_waiters();
+            listeners.all_ended.notify_waiters();
         }
     }
 }
@@ -196,16 +200,23 @@ pub(crate) fn request(id: Id, abort: AbortHandle) {
 }
 
 /// The tasks of a runner that wait, for `close`: their wakers, and the
-/// count of cooperative tasks `close` asked and waits for.
+/// runner's listening tasks (made with the first of them).
 #[derive(Debug, Default)]
 pub(crate) struct Parked {
     /// The wakers of waiting tasks, by slot.
     slots: Mutex<Slots>,
     /// Set when `close` wakes them: a task that parks later wakes itself.
     closing: AtomicBool,
-    /// How many of the runner's tasks listen for cancellation.
+    /// The runner's tasks that listen for cancellation.
+    listeners: OnceLock<Arc<Listeners>>,
+}
+
+/// A runner's tasks that listen for cancellation, as `close` counts them.
+#[derive(Debug, Default)]
+pub(crate) struct Listeners {
+    /// How many listen.
     listening: AtomicUsize,
-    /// How many cooperative tasks `close` asked that have not ended.
+    /// How many `close` asked that have not ended.
     asked: AtomicUsize,
     /// Notified when `asked` falls to zero.
     all_ended: Notify,
@@ -264,11 +275,14 @@ impl Parked {
     /// listens, close drops them all at once, as it always did.
     pub(crate) fn close(&self) -> bool {
         self.closing.store(true, Ordering::SeqCst);
-        if self.listening.load(Ordering::SeqCst) == 0 {
+        let Some(listeners) = self.listeners.get() else {
+            return false;
+        };
+        if listeners.listening.load(Ordering::SeqCst) == 0 {
             return false;
         }
-        for state in self.listeners() {
-            state.ask_for_close(self);
+        for state in listeners.states() {
+            state.ask_for_close(listeners);
         }
         let wakers: Vec<Waker> = lock(&self.slots).wakers.iter().flatten().cloned().collect();
         for waker in wakers {
@@ -277,38 +291,48 @@ impl Parked {
         true
     }
 
-    /// Every task of this runner that listens for cancellation.
-    fn listeners(&self) -> Vec<Arc<CancelState>> {
-        let mut states = Vec::new();
-        for shard in &TABLE {
-            if let Some(tasks) = lock(shard).as_ref() {
-                let ours = tasks.values().filter(|s| {
-                    s.parked
-                        .as_ref()
-                        .is_some_and(|p| std::ptr::eq(Arc::as_ptr(p), self))
-                });
-                states.extend(ours.cloned());
-            }
-        }
-        states
+    /// The runner's listening tasks, counted from the first.
+    pub(crate) fn listeners(&self) -> Arc<Listeners> {
+        self.listeners.get_or_init(Arc::default).clone()
     }
 
     /// A cooperative task alive when `close` began is polled for the first
     /// time since: `close` asks it too.
     pub(crate) fn ask(&self, state: &CancelState) {
-        state.ask_for_close(self);
+        if let Some(listeners) = self.listeners.get() {
+            state.ask_for_close(listeners);
+        }
     }
 
     /// Completes once every cooperative task `close` asked has ended.
     pub(crate) async fn all_asked_ended(&self) {
+        let Some(listeners) = self.listeners.get() else {
+            return;
+        };
         loop {
-            let ended = self.all_ended.notified();
+            let ended = listeners.all_ended.notified();
             let mut ended = std::pin::pin!(ended);
             ended.as_mut().enable();
-            if self.asked.load(Ordering::Acquire) == 0 {
+            if listeners.asked.load(Ordering::Acquire) == 0 {
                 return;
             }
             ended.await;
         }
+    }
+}
+
+impl Listeners {
+    /// Every task that listens, of the runner these are the listeners of.
+    fn states(self: &Arc<Self>) -> Vec<Arc<CancelState>> {
+        let mut states = Vec::new();
+        for shard in &TABLE {
+            if let Some(tasks) = lock(shard).as_ref() {
+                let ours = tasks
+                    .values()
+                    .filter(|s| s.listeners.as_ref().is_some_and(|l| Arc::ptr_eq(l, self)));
+                states.extend(ours.cloned());
+            }
+        }
+        states
     }
 }

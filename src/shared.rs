@@ -4,10 +4,12 @@
 //! attributes can read what was counted.
 #![forbid(unsafe_code)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio_util::task::TaskTracker;
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use crate::cancel::{CancelState, Parked};
 use crate::sync::lock;
@@ -26,14 +28,16 @@ pub(crate) struct LoopShared {
     pub(crate) lost_panics: Arc<LostPanics>,
     /// Blocking closures started through `runner::spawn_blocking` and not
     /// finished yet: Tokio's `shutdown_timeout` does not say whether it
-    /// expired, so `close` asks this.
-    pub(crate) blocking: TaskTracker,
+    /// expired, so `close` asks this. Made by the first such closure.
+    blocking: OnceLock<TaskTracker>,
     /// How long a cooperative task may run after a cancellation request.
     pub(crate) cancel_grace: Duration,
     /// The tasks that wait, for `close` to wake them.
-    pub(crate) parked: Arc<Parked>,
+    pub(crate) parked: Parked,
     /// The cancellation state of the running main task, once it listens.
     main_cancel: Mutex<Option<Arc<CancelState>>>,
+    /// Whether `main_cancel` holds one: what a run checks at its end.
+    main_listens: AtomicBool,
 }
 
 /// Debug-mode settings and what debug mode records.
@@ -60,30 +64,46 @@ impl LoopShared {
                 registry: Registry::new(slow_poll, crate::debug::track::env_lost_waker_panics()),
             }),
             lost_panics: Arc::new(LostPanics::new(cancel_main)),
-            blocking: TaskTracker::new(),
+            blocking: OnceLock::new(),
             cancel_grace,
-            parked: Arc::default(),
+            parked: Parked::default(),
             main_cancel: Mutex::new(None),
+            main_listens: AtomicBool::new(false),
         }
     }
 
     /// The cancellation state of the running main task, made now if it
     /// had none: the main task listens from now on.
     pub(crate) fn main_cancel_state(self: &Arc<Self>) -> Arc<CancelState> {
+        self.main_listens.store(true, Ordering::Release);
         lock(&self.main_cancel)
             .get_or_insert_with(|| CancelState::new(None, None, self.cancel_grace))
             .clone()
     }
 
-    /// The main task's cancellation state if it listens, for a run that is
-    /// ending (taken: the next run's main task starts afresh).
-    pub(crate) fn take_main_cancel_state(&self) -> Option<Arc<CancelState>> {
-        lock(&self.main_cancel).take()
+    /// A run ends: its main task's state goes (the next run's main task
+    /// starts without listening).
+    pub(crate) fn forget_main_cancel_state(&self) {
+        if self.main_listens.swap(false, Ordering::AcqRel) {
+            let state = lock(&self.main_cancel).take();
+            drop(state);
+        }
     }
 
     /// The main task's cancellation state, if it listens.
     pub(crate) fn main_cancel(&self) -> Option<Arc<CancelState>> {
         lock(&self.main_cancel).clone()
+    }
+
+    /// Counts a blocking closure until the token drops.
+    pub(crate) fn blocking_token(&self) -> TaskTrackerToken {
+        self.blocking.get_or_init(TaskTracker::new).token()
+    }
+
+    /// How many blocking closures started through `runner::spawn_blocking`
+    /// are still running.
+    pub(crate) fn blocking_running(&self) -> usize {
+        self.blocking.get().map_or(0, TaskTracker::len)
     }
 
     /// The slow-poll threshold, in debug mode.

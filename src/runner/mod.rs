@@ -269,15 +269,11 @@ impl Runner {
         // is still dropped inside the loop (see `interruptible`).
         let main = pin!(Some(main));
         let on_press = || main_task_pressed(shared, signals.grace);
-        let result = lp.event_loop.block_on(interruptible(
-            main,
-            signals,
-            shared::id(shared),
-            last_words,
-            on_press,
-        ));
+        let owner = shared::id(shared);
+        let run = pin!(interruptible(main, signals, owner, last_words, on_press));
+        let result = lp.event_loop.block_on(run);
         // The next run's main task starts without listening.
-        drop(shared.take_main_cancel_state());
+        shared.forget_main_cancel_state();
         result.and_then(|stopped| stopped)
     }
 
@@ -350,7 +346,7 @@ impl Runner {
     /// Blocking work started through `runner::spawn_blocking` and still
     /// running.
     pub(crate) fn blocking_running(&self) -> usize {
-        self.shared.blocking.len()
+        self.shared.blocking_running()
     }
 
     /// The tasks `close` reported still pending (debug mode only), as
@@ -455,7 +451,7 @@ impl Loop {
             event_loop.run_until(shared.parked.all_asked_ended(), shared.cancel_grace);
         }
         event_loop.shutdown(timeout);
-        let still_running = shared.blocking.len();
+        let still_running = shared.blocking_running();
         if still_running > 0 {
             debug::blocking_left_behind(still_running, timeout);
         }

@@ -102,8 +102,8 @@ pub(super) fn listen() -> Option<Arc<CancelState>> {
                 let grace = runner
                     .as_ref()
                     .map_or(Default::default(), |r| r.cancel_grace);
-                let parked = runner.map(|r| r.parked.clone());
-                CancelState::new(tokio::task::try_id(), parked, grace)
+                let listeners = runner.map(|r| r.parked.listeners());
+                CancelState::new(tokio::task::try_id(), listeners, grace)
             });
             Some(state.clone())
         }

@@ -199,7 +199,7 @@ where
     let ctx = TaskContext::for_task();
     // Counted until the closure is done, ran or not, so that `close` can
     // tell whether its shutdown timeout expired with work still running.
-    let running = runner.as_ref().map(|r| r.blocking.token());
+    let running = runner.as_ref().map(|r| r.blocking_token());
     // The closure runs on a pool thread, and a panic nobody retrieves may be
     // reported there: to the spawner's subscriber, where the run's other
     // reports go.

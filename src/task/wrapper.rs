@@ -186,8 +186,9 @@ struct Own {
     registration: Option<Registration>,
     /// When a requested task that listens must be done.
     grace: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// Where `close` finds the task while it waits, once it has waited.
-    parked: Option<(Arc<Parked>, usize)>,
+    /// Where `close` finds the task while it waits (in its runner's
+    /// `Parked`), once it has waited.
+    parked: Option<usize>,
     /// Spawned while its runner closes: `close` does not cancel it.
     born_closing: bool,
 }
@@ -197,8 +198,8 @@ impl Drop for Own {
         if let Some(coop) = self.ctx.listener() {
             coop.ended();
         }
-        if let Some((parked, key)) = &self.parked {
-            parked.leave(*key);
+        if let (Some(key), Some(runner)) = (self.parked, &self.runner) {
+            runner.parked.leave(key);
         }
     }
 }
@@ -211,7 +212,7 @@ impl Own {
     /// expired.
     fn before_poll(
         &mut self,
-        closing: Option<&Arc<Parked>>,
+        closing: Option<&Parked>,
         cx: &mut std::task::Context<'_>,
     ) -> Option<Ending> {
         let coop = self.ctx.listener();
@@ -314,9 +315,8 @@ impl Own {
             }
         }
         if self.parked.is_none() {
-            if let Some(parked) = self.runner.as_ref().map(|r| r.parked.clone()) {
-                let key = parked.park(cx.waker());
-                self.parked = Some((parked, key));
+            if let Some(runner) = &self.runner {
+                self.parked = Some(runner.parked.park(cx.waker()));
             }
         }
     }
@@ -380,8 +380,9 @@ impl<F: Future> Future for Task<F> {
             .is_some_and(|r| r.parked.is_closing() && !own.born_closing);
         let listened = own.ctx.listener().is_some();
         if closing || listened {
-            let closing = own.runner.as_ref().filter(|_| closing).map(|r| &r.parked);
-            if let Some(ending) = own.before_poll(closing.cloned().as_ref(), cx) {
+            let runner = own.runner.clone().filter(|_| closing);
+            let parked = runner.as_ref().map(|r| &r.parked);
+            if let Some(ending) = own.before_poll(parked, cx) {
                 return own.end(future, ending);
             }
         }
