@@ -49,6 +49,14 @@ const WORKLOADS: &[(&str, &str)] = &[
     ),
     ("self_wake", "one task waking itself 1000 times"),
     (
+        "detached",
+        "1000 x (runner::spawn_local vs tokio spawn_local), handles dropped at once, each task yields once",
+    ),
+    (
+        "spawn_mt",
+        "1000 x (runner::spawn vs tokio::spawn) + await, on a two-worker runtime",
+    ),
+    (
         "spawn_local_debug",
         "spawn_local, the runner in debug mode (the tokio side as ever)",
     ),
@@ -97,6 +105,28 @@ fn main() {
         ("spawn_local" | "spawn_local_debug" | "spawn", false) => {
             in_tokio(n, || spawn_await(|f| tokio::task::spawn_local(f)))
         }
+        ("detached", true) => in_runner(n, false, || detached(|f| runner::spawn_local(f))),
+        ("detached", false) => in_tokio(n, || detached(|f| tokio::task::spawn_local(f))),
+        ("spawn_mt", true) => {
+            let mut runner = Runner::builder()
+                .debug(false)
+                .handle_sigint(false)
+                .runtime(|| Ok(two_workers()))
+                .build();
+            runner
+                .run(async {
+                    REQUEST_ID.set(7);
+                    for _ in 0..n {
+                        black_box(spawn_await(|f| runner::spawn(f)).await);
+                    }
+                })
+                .unwrap();
+        }
+        ("spawn_mt", false) => two_workers().block_on(async {
+            for _ in 0..n {
+                black_box(spawn_await(|f| tokio::spawn(f)).await);
+            }
+        }),
         ("self_wake", true) => in_runner(n, false, || async {
             runner::spawn_local(self_wakes(WAKES)).await.unwrap()
         }),
@@ -188,6 +218,52 @@ where
         sum += handle.await.unwrap();
     }
     sum
+}
+
+/// `TASKS` tasks spawned with their handles dropped at once; each yields
+/// once, then counts itself done. Returns once all are done.
+async fn detached<H>(spawn: impl Fn(YieldOnce) -> H) {
+    let done = std::rc::Rc::new(std::cell::Cell::new(0));
+    for _ in 0..TASKS {
+        drop(spawn(YieldOnce {
+            yielded: false,
+            done: done.clone(),
+        }));
+    }
+    while done.get() < TASKS {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Returns `Pending` once (waking itself), then counts itself done.
+struct YieldOnce {
+    yielded: bool,
+    done: std::rc::Rc<std::cell::Cell<usize>>,
+}
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if !self.yielded {
+            self.yielded = true;
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        self.done.set(self.done.get() + 1);
+        std::task::Poll::Ready(())
+    }
+}
+
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a two-worker runtime")
 }
 
 fn context_ops<T>(n: usize, op: impl Fn() -> T) {

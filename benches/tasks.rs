@@ -119,6 +119,69 @@ macro_rules! poll_heavy {
     }};
 }
 
+/// Spawns `TASKS` tasks with `spawn`, dropping each handle at once (fire
+/// and forget: asyncio's bare `create_task`); each task yields once, then
+/// counts itself done. Returns once all are done.
+macro_rules! detached {
+    ($spawn:path) => {
+        async {
+            let done = std::rc::Rc::new(std::cell::Cell::new(0));
+            for _ in 0..TASKS {
+                let done = done.clone();
+                drop($spawn(async move {
+                    tokio::task::yield_now().await;
+                    done.set(done.get() + 1);
+                }));
+            }
+            while done.get() < TASKS {
+                tokio::task::yield_now().await;
+            }
+        }
+    };
+}
+
+fn detached(c: &mut Criterion) {
+    let mut group = c.benchmark_group("detached_100k");
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function("tokio_spawn_local", |b| {
+        let (rt, local) = raw_loop();
+        b.iter(|| local.block_on(&rt, detached!(tokio::task::spawn_local)))
+    });
+    group.bench_function("runner_spawn_local", |b| {
+        let mut runner = runner(false);
+        b.iter(|| runner.run(detached!(runner::spawn_local)).unwrap())
+    });
+    group.finish();
+}
+
+/// A runtime with two workers.
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a two-worker runtime")
+}
+
+fn spawn_await_two_workers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("spawn_await_2workers_100k");
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function("tokio_spawn", |b| {
+        let rt = two_workers();
+        b.iter(|| rt.block_on(spawn_await!(tokio::spawn)))
+    });
+    group.bench_function("runner_spawn", |b| {
+        let mut runner = Runner::builder()
+            .debug(false)
+            .handle_sigint(false)
+            .runtime(|| Ok(two_workers()))
+            .build();
+        runner.run(async { REQUEST_ID.set(7) }).unwrap();
+        b.iter(|| runner.run(spawn_await!(runner::spawn)).unwrap())
+    });
+    group.finish();
+}
+
 fn poll_heavy(c: &mut Criterion) {
     poll_heavy!(c, "yield_100k", yields(YIELDS));
     poll_heavy!(c, "self_wake_100k", self_wakes(YIELDS));
@@ -130,6 +193,6 @@ criterion_group! {
         .sample_size(10)
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = spawn_await, poll_heavy
+    targets = spawn_await, detached, spawn_await_two_workers, poll_heavy
 }
 criterion_main!(benches);

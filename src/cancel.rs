@@ -177,7 +177,13 @@ impl TableShard {
     }
 
     fn remove(&mut self, id: &Id) -> Option<Arc<CancelState>> {
-        self.0.as_mut()?.remove(id)
+        let tasks = self.0.as_mut()?;
+        let removed = tasks.remove(id);
+        if tasks.is_empty() {
+            // Nothing kept once no task listens.
+            *self.0 = None;
+        }
+        removed
     }
 
     fn get(&self, id: &Id) -> Option<Arc<CancelState>> {
