@@ -236,3 +236,20 @@ fn finished_tasks_leave_the_dump() {
         })
         .unwrap();
 }
+
+#[test]
+fn blocking_work_takes_the_dump_of_its_runner() {
+    let dump = debug_runner()
+        .run(async {
+            runner::task::Builder::new()
+                .name("sibling")
+                .spawn(std::future::pending::<()>())
+                .unwrap();
+            runner::spawn_blocking(runner::task::dump).await.unwrap()
+        })
+        .unwrap();
+    assert!(dump.is_complete(), "{dump}");
+    let names: Vec<&str> = dump.iter().map(|task| task.name()).collect();
+    assert!(names.contains(&"main"), "{dump}");
+    assert!(names.contains(&"sibling"), "{dump}");
+}

@@ -298,9 +298,12 @@ fn owned_here() -> bool {
 /// runner handles.
 ///
 /// Awaitable from any task of the runner: the main task, tasks spawned with
-/// [`spawn`](crate::spawn) / [`spawn_local`](crate::spawn_local), and raw
-/// Tokio tasks polled on the runner's own thread. It never completes when
-/// the runner does not own the signal: off the main thread, with
+/// [`spawn`](crate::spawn) / [`spawn_local`](crate::spawn_local) (on the
+/// runtime's workers too), [`spawn_blocking`](crate::spawn_blocking)
+/// closures (with a runtime handle to block on it), and raw Tokio tasks
+/// polled on the runner's own thread. It never completes when the runner
+/// does not own the signal: a runner that runs off the process's main
+/// thread, with
 /// [`handle_sigint(false)`](crate::Builder::handle_sigint), when SIGINT was
 /// ignored or already had a handler when the first run started, or once the
 /// program installed a handler of its own (`tokio::signal::ctrl_c()` and the
@@ -349,10 +352,13 @@ pub async fn interrupted() {
 /// kills.
 ///
 /// Each run has a token of its own; calls within one run return clones of
-/// the same token. Outside a run that owns the signal (off the main thread,
-/// with [`handle_sigint(false)`](crate::Builder::handle_sigint), when the
-/// program handles Ctrl-C itself, outside any runner, or in another
-/// runner's tasks) it returns a token that is never cancelled by a press.
+/// the same token, wherever the run's code is: the main task, tasks spawned
+/// with [`spawn`](crate::spawn) / [`spawn_local`](crate::spawn_local) (on
+/// the runtime's workers too), and [`spawn_blocking`](crate::spawn_blocking)
+/// closures. Where the run does not own the signal (a runner that runs off
+/// the process's main thread, [`handle_sigint(false)`](crate::Builder::handle_sigint),
+/// a program that handles Ctrl-C itself), outside any runner, or in another
+/// runner's tasks, it returns a token that is never cancelled by a press.
 ///
 /// # Examples
 ///

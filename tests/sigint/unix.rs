@@ -571,6 +571,18 @@ const SCENARIOS: &[Scenario] = &[
         absent: &[],
     },
     Scenario {
+        name: "blocking_work_sees_the_runs_interrupt_token_cancelled_by_ctrl_c",
+        child: child::blocking_work_with_the_token,
+        script: &[Wait("ready"), Pause, Signal(SIGINT)],
+        exit: Exit::Code(0),
+        order: &[&[
+            "ready",
+            "the blocking work saw the press",
+            "run returned Ok(\"drained\")",
+        ]],
+        absent: &[],
+    },
+    Scenario {
         name: "handle_sigterm_makes_sigterm_cancel_like_ctrl_c",
         child: child::sigterm_handled,
         script: &[Wait("ready"), Pause, Signal(SIGTERM)],
@@ -1603,6 +1615,26 @@ mod child {
             say("ready");
             ctrl_c.await.expect("ctrl_c listener");
             "heard"
+        }));
+    }
+
+    /// Blocking work (asyncio's `to_thread`) that waits on the run's
+    /// interrupt token, which a press cancels.
+    pub(super) fn blocking_work_with_the_token() {
+        let mut runner = runner::Runner::builder()
+            .interrupt_grace(Duration::from_secs(5))
+            .build();
+        report(runner.run(async {
+            let work = runner::spawn_blocking(|| {
+                let token = runner::interrupt_token();
+                say("ready");
+                while !token.is_cancelled() {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                say("the blocking work saw the press");
+            });
+            work.await.expect("the blocking work");
+            "drained"
         }));
     }
 
