@@ -13,10 +13,12 @@ cd "$repo"
 cargo bench --bench pairs --no-run --quiet 2>/dev/null
 bin="$(ls -t ${CARGO_TARGET_DIR:-target}/release/deps/pairs-* | grep -v '\.d$' | head -1)"
 declare -A iters=([cold]=20 [cold_no_sigint]=20 [warm]=200 [warm_no_sigint]=200
-                  [spawn_local]=5 [spawn]=5 [self_wake]=5 [spawn_local_debug]=5 [self_wake_debug]=5 [get]=2000 [set]=2000 [copy]=2000)
-declare -A per=([spawn_local]=1000 [spawn]=1000 [self_wake]=1000 [spawn_local_debug]=1000 [self_wake_debug]=1000)
+                  [spawn_local]=5 [spawn]=5 [self_wake]=5 [detached]=5 [spawn_mt]=5
+                  [spawn_local_debug]=5 [self_wake_debug]=5 [get]=2000 [set]=2000 [copy]=2000)
+declare -A per=([spawn_local]=1000 [spawn]=1000 [self_wake]=1000 [detached]=1000 [spawn_mt]=1000
+                [spawn_local_debug]=1000 [self_wake_debug]=1000)
 workloads=("$@")
-[ ${#workloads[@]} -eq 0 ] && workloads=(cold cold_no_sigint warm warm_no_sigint spawn_local spawn self_wake spawn_local_debug self_wake_debug get set copy)
+[ ${#workloads[@]} -eq 0 ] && workloads=(cold cold_no_sigint warm warm_no_sigint spawn_local spawn self_wake detached spawn_mt spawn_local_debug self_wake_debug get set copy)
 count() { # workload side iterations -> instructions
     local out
     out="$(mktemp)"
