@@ -136,6 +136,11 @@ impl Context {
             .flatten()
     }
 
+    /// The context's identity (what its tokens name).
+    pub(super) fn id(&self) -> u64 {
+        self.inner().id
+    }
+
     /// Whether this context is the one current on this thread.
     pub(super) fn is_current_here(&self) -> bool {
         self.shared
@@ -288,7 +293,9 @@ impl Context {
     /// soon as it completes, or when the `Scope` is dropped (cancelled,
     /// never polled, or after a panic). If the context is entered elsewhere
     /// at that moment, it is dropped in a throwaway copy of the context
-    /// instead: it still sees the values, and its `set`s go nowhere.
+    /// instead: it still sees the values, and its `set`s go nowhere; a
+    /// [`SetGuard`](crate::SetGuard) made in the context resets its
+    /// variable in the copy, without panicking.
     ///
     /// # Panics
     ///
