@@ -866,6 +866,69 @@ fn raw_tokio_spawn_does_not_copy_the_context() {
     .unwrap();
 }
 
+static RAW: ContextVar<u32> = ContextVar::new("raw");
+
+/// A raw task: what it sees of `RAW`, then it sets `RAW` to `to`.
+async fn raw_task_sets(to: u32) -> Option<u32> {
+    let seen = RAW.get();
+    RAW.set(to);
+    seen
+}
+
+/// Raw Tokio tasks of one runner, polled on the loop's thread and (on a
+/// multi-thread runtime) on its workers, neither see nor change the
+/// caller's context or the main task's. (They may see each other's values:
+/// raw tasks polled on one thread share a context.)
+fn raw_tasks_run_in_the_loops_context(mut runner: Runner) {
+    RAW.set(5);
+    // Spawned outside any run, polled by the next one.
+    let early = runner.handle().unwrap().spawn(raw_task_sets(76));
+    for _ in 0..2 {
+        let (seen, main) = runner
+            .run(async {
+                RAW.set(1);
+                let raw = tokio::spawn(raw_task_sets(77));
+                let local = tokio::task::spawn_local(raw_task_sets(78));
+                let seen = [raw.await.unwrap(), local.await.unwrap()];
+                (seen, RAW.get())
+            })
+            .unwrap();
+        for seen in seen {
+            assert!(
+                !matches!(seen, Some(1 | 5)),
+                "a raw task saw the caller's or the main task's value: {seen:?}"
+            );
+        }
+        assert_eq!(main, Some(1), "the main task kept its own value");
+        assert_eq!(
+            RAW.get(),
+            Some(5),
+            "nothing leaked into the caller's context"
+        );
+    }
+    let early = runner.run(early).unwrap().unwrap();
+    assert!(!matches!(early, Some(1 | 5)), "{early:?}");
+    assert_eq!(RAW.get(), Some(5));
+}
+
+#[test]
+fn raw_tokio_tasks_see_neither_the_callers_context_nor_the_main_tasks() {
+    raw_tasks_run_in_the_loops_context(Runner::new());
+}
+
+#[test]
+fn raw_tokio_tasks_see_neither_the_callers_context_nor_the_main_tasks_on_a_multi_thread_runtime() {
+    let runner = Runner::builder()
+        .runtime(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+        })
+        .build();
+    raw_tasks_run_in_the_loops_context(runner);
+}
+
 #[test]
 fn the_task_builder_copies_the_context_too() {
     static V: ContextVar<u32> = ContextVar::new("v");
