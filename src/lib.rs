@@ -22,7 +22,8 @@
 //!   ([`interrupted`] and [`interrupt_token`] for a graceful part with a
 //!   deadline), the second kills the process even if the loop is stuck; a
 //!   program that installs its own Ctrl-C handler keeps it;
-//! - a debug mode ([`Builder::debug`], `RUNNER_DEBUG=1`) that reports slow
+//! - a debug mode ([`Builder::debug`], or `RUNNER_DEBUG` set to anything
+//!   but `0`, `false`, `off`, `no` or empty, in any case) that reports slow
 //!   polls, leaked tasks and lost wakers, and panics nobody retrieved (always
 //!   reported, or ending the run with [`LostPanic::CancelMain`]);
 //!   [`task::dump`] says what every task is doing;

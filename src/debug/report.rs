@@ -29,14 +29,20 @@ pub(crate) fn env_debug() -> bool {
     *ENV_DEBUG.get_or_init(|| env_flag("RUNNER_DEBUG"))
 }
 
-/// Whether the environment variable `name` is set to anything but empty,
-/// `0` or `false`.
+/// Whether the environment variable `name` is set and turns its switch on
+/// (see [`switch_is_on`]).
 pub(crate) fn env_flag(name: &str) -> bool {
-    std::env::var_os(name).is_some_and(|v| {
-        let v = v.to_string_lossy();
-        let v = v.trim();
-        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
-    })
+    std::env::var_os(name).is_some_and(|v| switch_is_on(&v.to_string_lossy()))
+}
+
+/// The rule of the environment switches (`RUNNER_DEBUG`,
+/// `RUNNER_LOST_WAKER_PANICS`): a set variable is on unless its value,
+/// with surrounding whitespace trimmed and in any case, is empty, `0`,
+/// `false`, `off` or `no`.
+fn switch_is_on(value: &str) -> bool {
+    const OFF: [&str; 5] = ["", "0", "false", "off", "no"];
+    let value = value.trim();
+    !OFF.iter().any(|off| value.eq_ignore_ascii_case(off))
 }
 
 /// A task as reports name it.
@@ -170,6 +176,18 @@ pub(crate) fn blocking_left_behind(still_running: usize, timeout: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_switch_is_off_when_empty_zero_false_off_or_no_in_any_case_and_spacing() {
+        for off in [
+            "", " ", "0", " 0\n", "false", "FALSE", "off", "Off", "no", " NO ",
+        ] {
+            assert!(!switch_is_on(off), "{off:?}");
+        }
+        for on in ["1", "true", "yes", "on", "2", "debug", "nope", "0x0"] {
+            assert!(switch_is_on(on), "{on:?}");
+        }
+    }
 
     #[test]
     fn panic_messages_of_both_string_kinds() {
