@@ -109,9 +109,11 @@ pub(crate) fn lost_waker(task: TaskName<'_>) {
         task = name,
         spawned_at = %site,
         "lost waker: task `{name}` spawned at {site} returned Pending, was not woken, and \
-         no clone of its waker is left, so it can never run again (it will only be \
-         cancelled); the future it awaits must keep `cx.waker()` and wake it when ready \
-         (`std::future::pending()` never does: await a channel or a signal instead)",
+         no clone of its waker is left, so it can never run again: it stays pending until \
+         it is dropped (aborted, or cancelled when the runner closes; for the main task, \
+         the run hangs unless the runner uses LostPanic::CancelMain, which ends it with \
+         Error::LostWaker); the future it awaits must keep `cx.waker()` and wake it when \
+         ready (`std::future::pending()` never does: await a channel or a signal instead)",
     );
 }
 
