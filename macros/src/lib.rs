@@ -133,10 +133,18 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 ///   (its `Drop` cleanup runs, its runner closes); one that blocks its thread
 ///   cannot be stopped safely, so its thread is left behind and dies with the
 ///   test process. No timeout by default.
-/// - A runner task (spawned with `runner::spawn`, `spawn_local`, or
-///   `runner::task::Builder`) that panicked when nobody retrieved the panic
-///   (its `JoinHandle` was dropped or never awaited) fails the test after the
-///   body returns.
+/// - A runner task (spawned with `runner::spawn`, `spawn_local`,
+///   `spawn_blocking`, or `runner::task::Builder`) whose panic nobody can
+///   retrieve any more (its `JoinHandle` was dropped unread) fails the test.
+///   By default (`unhandled_panic = "shutdown_runtime"`) it fails at once:
+///   the body is cancelled at its await point, and the failure names the
+///   task, its spawn site and the panic message. With
+///   `unhandled_panic = "ignore"` the panic is only reported and the body
+///   goes on; the test then fails after the body returns.
+/// - By default too, a body that loses its waker (it returned `Pending`,
+///   was not woken, and kept no waker, so it can never run again) fails the
+///   test at once, naming the test's line; with `unhandled_panic = "ignore"`
+///   it is only reported, and the body waits for the `timeout`, if any.
 /// - Runner tasks still pending when the body returns are cancelled (as at
 ///   any close) and listed on stderr with their names and spawn sites. They
 ///   do not fail the test: a server task that runs until the test ends is a
