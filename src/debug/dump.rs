@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::registry::Registry;
 use super::track::Tracked;
 
-/// A snapshot of the live tasks of a runner: what [`dump`] returns.
+/// A snapshot of the live tasks of a runner: what [`dump`](crate::task::dump) returns.
 ///
 /// [`Display`](fmt::Display) prints one line per task, each indented under
 /// the task that spawned it, the main task first, then notes on what the
