@@ -260,6 +260,7 @@ impl Builder {
     /// let mut runner = runner::Runner::builder().build();
     /// runner.run(async {}).unwrap();
     /// ```
+    #[track_caller]
     pub fn build(self) -> Runner {
         let debug = self.debug.unwrap_or_else(debug::env_debug);
         let settings = Settings {
