@@ -77,7 +77,7 @@
 //!
 //! | Tokio | runner |
 //! |---|---|
-//! | `#[tokio::main]` | [`#[runner::main]`](macro@main) (same arguments, plus runner's) |
+//! | `#[tokio::main]` | [`#[runner::main]`](macro@main) (same arguments, plus runner's; the default flavor is `current_thread`, not `multi_thread`: add `flavor = "multi_thread"` to keep Tokio's) |
 //! | `#[tokio::test]` | [`#[runner::test]`](macro@test) (plus `timeout = "5s"`, fails on lost panics) |
 //! | `Runtime::block_on` + `LocalSet` | [`run`], [`Runner::run`] |
 //! | `tokio::spawn`, `spawn_local`, `spawn_blocking` | [`spawn`], [`spawn_local`], [`spawn_blocking`]: the same, plus context inheritance (raw Tokio tasks run in the loop's own context: see below) |
