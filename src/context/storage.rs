@@ -198,8 +198,7 @@ impl Current {
     pub(super) fn throwaway(id: u64, vars: Vars) -> Self {
         Current {
             id,
-            vars,
-            inner: None,
+            ..Current::detached(vars)
         }
     }
 
