@@ -20,7 +20,9 @@ What counts, per backticked span:
 
 Left out: shell commands and flags (`cargo ...`, `--flag`), commit hashes,
 numbers, names rooted in another crate or language (`std::`, `tokio::`,
-`asyncio.`), and the few names in ALLOWED, each with its reason.
+`asyncio.`), and the few names in ALLOWED, each with its reason. So a name
+from elsewhere is written with its root (`asyncio.CancelledError`,
+`tokio::task::Id`), or goes in ALLOWED with the reason it is there.
 
 Usage: python3 scripts/design_names.py   (from anywhere; exit 1 on a stale name)
 """
@@ -155,7 +157,11 @@ def main():
             stale.append((span, word))
 
     if stale:
-        print(f"{DOC} names what the code does not have (fix the doc, or the name):")
+        print(
+            f"{DOC} names what the code does not have: fix the doc, or the name; a name "
+            "from another crate or language takes its root (`tokio::`, `asyncio.`) or an "
+            "entry in ALLOWED (scripts/design_names.py)"
+        )
         for span, what in dict.fromkeys(stale):
             print(f"  `{span}`: {what}")
         return 1
