@@ -36,11 +36,16 @@ pub enum Error {
     NestedRun,
     /// The runner was closed; it cannot run anything any more.
     Closed,
-    /// The main task was cancelled by Ctrl-C (SIGINT), or by SIGTERM when
+    /// The main task was cancelled by Ctrl-C (SIGINT; on Windows also
+    /// Ctrl-Break), or by SIGTERM when
     /// [`Builder::handle_sigterm`](crate::Builder::handle_sigterm) is on.
     ///
     /// This is asyncio's `KeyboardInterrupt`. `#[runner::main]` turns it into
     /// exit status 130.
+    ///
+    /// It does not say which of those signals it was: the variant has no
+    /// fields, so that `matches!(err, Error::Interrupted)` keeps working, and
+    /// its message names each signal that can cause it.
     Interrupted,
     /// The runtime could not be built (the default one, or the one returned
     /// by [`Builder::runtime`](crate::Builder::runtime)).
@@ -86,7 +91,8 @@ impl fmt::Display for Error {
                  `Runner::close`; create a new `Runner`",
             ),
             Error::Interrupted => f.write_str(
-                "the main task was interrupted (Ctrl-C) and cancelled; its cleanup has run",
+                "the main task was interrupted (Ctrl-C, or SIGTERM when the runner handles it) \
+                 and cancelled; its cleanup has run",
             ),
             Error::Runtime(err) => write!(f, "failed to build the Tokio runtime: {err}"),
             Error::TaskPanicked {
@@ -151,6 +157,12 @@ mod tests {
     #[test]
     fn interrupted_mentions_ctrl_c() {
         assert!(Error::Interrupted.to_string().contains("Ctrl-C"));
+    }
+
+    #[test]
+    fn interrupted_does_not_blame_ctrl_c_alone_since_sigterm_can_cause_it() {
+        let msg = Error::Interrupted.to_string();
+        assert!(msg.contains("SIGTERM"), "{msg}");
     }
 
     #[test]

@@ -22,7 +22,8 @@
 //!   ([`interrupted`] and [`interrupt_token`] for a graceful part with a
 //!   deadline), the second kills the process even if the loop is stuck; a
 //!   program that installs its own Ctrl-C handler keeps it;
-//! - a debug mode ([`Builder::debug`], `RUNNER_DEBUG=1`) that reports slow
+//! - a debug mode ([`Builder::debug`], or `RUNNER_DEBUG` set to anything
+//!   but `0`, `false`, `off`, `no` or empty, in any case) that reports slow
 //!   polls, leaked tasks and lost wakers, and panics nobody retrieved (always
 //!   reported, or ending the run with [`LostPanic::CancelMain`]);
 //!   [`task::dump`] says what every task is doing;
@@ -118,17 +119,23 @@
 //!
 //! | Tokio | runner |
 //! |---|---|
-//! | `#[tokio::main]` | [`#[runner::main]`](macro@main) (same arguments, plus runner's) |
+//! | `#[tokio::main]` | [`#[runner::main]`](macro@main) (same arguments, plus runner's; the default flavor is `current_thread`, not `multi_thread`: add `flavor = "multi_thread"` to keep Tokio's) |
 //! | `#[tokio::test]` | [`#[runner::test]`](macro@test) (plus `timeout = "5s"`, fails on lost panics) |
 //! | `Runtime::block_on` + `LocalSet` | [`run`], [`Runner::run`] |
-//! | `tokio::spawn`, `spawn_local`, `spawn_blocking` | [`spawn`], [`spawn_local`], [`spawn_blocking`]: the same, plus context inheritance |
+//! | `tokio::spawn`, `spawn_local`, `spawn_blocking` | [`spawn`], [`spawn_local`], [`spawn_blocking`]: the same, plus context inheritance (raw Tokio tasks run in the loop's own context: see below) |
 //! | `tokio::task_local!` | [`ContextVar`]: inherited by spawned tasks, settable anywhere |
 //! | `tokio::signal::ctrl_c()` in `main` | keeps working: a program's own Ctrl-C handler gets every press (no cancellation, no kill); for runner's protocol instead (first press cancels the main task, second kills), drop it and use [`interrupt_token`] or [`interrupted`] with [`Builder::interrupt_grace`] |
 //! | `Runtime::shutdown_timeout` | [`Builder::shutdown_timeout`], applied by [`Runner::close`] |
 //!
-//! Raw `tokio::spawn` keeps working inside a runner but does not copy the
-//! context: its task sees whatever context is current on the thread that
-//! polls it. Use [`spawn`] where context should follow.
+//! Raw `tokio::spawn` (and Tokio's `spawn_local`) keeps working inside a
+//! runner but does not copy the context. Its task sees neither the context
+//! of the thread that called `run` nor the main task's, and what it sets
+//! reaches neither: on the loop's thread it runs in the loop's own context,
+//! empty when the loop is built, entered for each run, shared by every raw
+//! task polled there (what one sets, the next one sees) and dropped at
+//! close; on a multi-thread runtime's workers it runs in the worker
+//! thread's own context, which starts empty and is likewise shared by the
+//! raw tasks that worker polls. Use [`spawn`] where context should follow.
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 #![doc(test(attr(deny(warnings))))]

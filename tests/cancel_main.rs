@@ -2,9 +2,12 @@
 //! cancels the main task within one turn of the loop, and `run` returns
 //! `Error::TaskPanicked` with the task's name, spawn site and message.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use runner::{Error, LostPanic, Runner};
+use support::Capture;
 
 /// The main task's sleep: a stop must come well before it ends.
 const LONG: Duration = Duration::from_secs(30);
@@ -156,6 +159,50 @@ fn a_stop_ends_only_the_run_in_progress() {
     });
     assert!(matches!(first, Err(Error::TaskPanicked { .. })));
     assert_eq!(runner.run(async { 1 }).unwrap(), 1);
+}
+
+/// Run 1 leaves behind the handle of a task that panicked; it is dropped
+/// unread between the runs, so the panic is lost while no run is active.
+fn panic_lost_between_runs(multi_thread: bool) {
+    quiet_panics();
+    let capture = Capture::new();
+    let mut runner = runner(false, multi_thread);
+    let handle = runner
+        .run(async {
+            let handle = runner::task::Builder::new()
+                .name("leftover")
+                .spawn(async { panic!("lost between the runs") })
+                .unwrap();
+            while !handle.is_finished() {
+                tokio::task::yield_now().await;
+            }
+            Some(handle)
+        })
+        .unwrap();
+    capture.during(|| drop(handle));
+    let reports = capture.reports_containing("lost between the runs");
+    assert_eq!(
+        reports.len(),
+        1,
+        "the panic is still reported: {reports:#?}"
+    );
+    let mut polled = false;
+    let second = runner.run(async {
+        polled = true;
+        2
+    });
+    assert_eq!(second.unwrap(), 2, "the next run starts afresh");
+    assert!(polled);
+}
+
+#[test]
+fn a_panic_lost_while_no_run_is_active_does_not_end_the_next_run() {
+    panic_lost_between_runs(false);
+}
+
+#[test]
+fn a_panic_lost_while_no_run_is_active_does_not_end_the_next_run_on_a_multi_thread_runtime() {
+    panic_lost_between_runs(true);
 }
 
 #[test]

@@ -598,6 +598,74 @@ fn a_scope_dropped_while_its_context_is_entered_elsewhere_drops_in_a_copy() {
     assert_eq!(ctx.get(&PROBED), Some(5), "a throwaway copy took the set");
 }
 
+/// A future that sets `GUARDED` with a `set_scoped` guard, then waits
+/// forever; dropping it drops the guard, then a probe that records what
+/// `GUARDED` reads after the guard's reset (`u32::MAX` for unset).
+fn guarded_forever() -> (impl Future<Output = ()>, Arc<AtomicUsize>) {
+    static GUARDED: ContextVar<u32> = ContextVar::new("guarded");
+    struct AfterReset(Arc<AtomicUsize>);
+    impl Drop for AfterReset {
+        fn drop(&mut self) {
+            let seen = GUARDED.get().map_or(usize::MAX, |v| v as usize);
+            self.0.store(seen, Ordering::SeqCst);
+        }
+    }
+    let seen = Arc::new(AtomicUsize::new(0));
+    let probe = AfterReset(seen.clone());
+    let future = async move {
+        let _probe = probe;
+        let _guard = GUARDED.set_scoped(42);
+        std::future::pending::<()>().await;
+    };
+    (future, seen)
+}
+
+fn poll_once<F: Future>(future: Pin<&mut F>) {
+    let poll = future.poll(&mut std::task::Context::from_waker(Waker::noop()));
+    assert!(poll.is_pending());
+}
+
+#[test]
+fn a_set_scoped_guard_dropped_in_a_throwaway_copy_resets_there_without_panicking() {
+    // Shadowed on this thread.
+    let ctx = Context::new();
+    let (future, seen) = guarded_forever();
+    let mut scope = Box::pin(ctx.clone().scope(future));
+    poll_once(scope.as_mut());
+    ctx.run(|| Context::new().run(|| drop(scope)));
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        usize::MAX,
+        "the guard reset the variable in the copy, before the probe looked"
+    );
+    assert_eq!(
+        ctx.len(),
+        1,
+        "the copy's reset went nowhere, as its sets do"
+    );
+
+    // Entered on another thread.
+    let ctx = Context::new();
+    let (future, seen) = guarded_forever();
+    let mut scope = Box::pin(ctx.clone().scope(future));
+    poll_once(scope.as_mut());
+    let (entered_tx, entered) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let holder = ctx.clone();
+    let thread = std::thread::spawn(move || {
+        holder.run(|| {
+            entered_tx.send(()).unwrap();
+            released.recv().unwrap();
+        })
+    });
+    entered.recv().unwrap();
+    let dropped = catch_unwind(AssertUnwindSafe(|| drop(scope)));
+    release.send(()).unwrap();
+    thread.join().unwrap();
+    assert!(dropped.is_ok(), "the guard's drop did not panic");
+    assert_eq!(seen.load(Ordering::SeqCst), usize::MAX);
+}
+
 #[test]
 fn a_runners_main_future_is_dropped_inside_the_runners_context_when_it_returns() {
     let mut runner = Runner::new();
@@ -796,6 +864,69 @@ fn raw_tokio_spawn_does_not_copy_the_context() {
         assert_eq!(tokio::spawn(async { V.get() }).await.unwrap(), None);
     })
     .unwrap();
+}
+
+static RAW: ContextVar<u32> = ContextVar::new("raw");
+
+/// A raw task: what it sees of `RAW`, then it sets `RAW` to `to`.
+async fn raw_task_sets(to: u32) -> Option<u32> {
+    let seen = RAW.get();
+    RAW.set(to);
+    seen
+}
+
+/// Raw Tokio tasks of one runner, polled on the loop's thread and (on a
+/// multi-thread runtime) on its workers, neither see nor change the
+/// caller's context or the main task's. (They may see each other's values:
+/// raw tasks polled on one thread share a context.)
+fn raw_tasks_run_in_the_loops_context(mut runner: Runner) {
+    RAW.set(5);
+    // Spawned outside any run, polled by the next one.
+    let early = runner.handle().unwrap().spawn(raw_task_sets(76));
+    for _ in 0..2 {
+        let (seen, main) = runner
+            .run(async {
+                RAW.set(1);
+                let raw = tokio::spawn(raw_task_sets(77));
+                let local = tokio::task::spawn_local(raw_task_sets(78));
+                let seen = [raw.await.unwrap(), local.await.unwrap()];
+                (seen, RAW.get())
+            })
+            .unwrap();
+        for seen in seen {
+            assert!(
+                !matches!(seen, Some(1 | 5)),
+                "a raw task saw the caller's or the main task's value: {seen:?}"
+            );
+        }
+        assert_eq!(main, Some(1), "the main task kept its own value");
+        assert_eq!(
+            RAW.get(),
+            Some(5),
+            "nothing leaked into the caller's context"
+        );
+    }
+    let early = runner.run(early).unwrap().unwrap();
+    assert!(!matches!(early, Some(1 | 5)), "{early:?}");
+    assert_eq!(RAW.get(), Some(5));
+}
+
+#[test]
+fn raw_tokio_tasks_see_neither_the_callers_context_nor_the_main_tasks() {
+    raw_tasks_run_in_the_loops_context(Runner::new());
+}
+
+#[test]
+fn raw_tokio_tasks_see_neither_the_callers_context_nor_the_main_tasks_on_a_multi_thread_runtime() {
+    let runner = Runner::builder()
+        .runtime(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+        })
+        .build();
+    raw_tasks_run_in_the_loops_context(runner);
 }
 
 #[test]

@@ -182,6 +182,29 @@ fn cancel_main_ends_a_run_whose_main_task_lost_its_waker_naming_the_run_line() {
 }
 
 #[test]
+fn the_report_says_what_ends_such_a_task_under_either_policy() {
+    // The default policy (LostPanic::Report) does not cancel a main task
+    // that lost its waker: its run hangs. The report must not say otherwise.
+    let capture = Capture::new();
+    capture
+        .during(|| {
+            debug_runner().run(async {
+                let task = runner::spawn_local(forgets_its_waker());
+                tokio::task::yield_now().await;
+                task.abort();
+            })
+        })
+        .unwrap();
+    let reports = lost_waker_reports(&capture);
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    let message = &reports[0].message;
+    assert!(!message.contains("will only be cancelled"), "{message}");
+    assert!(message.contains("until it is dropped"), "{message}");
+    assert!(message.contains("the run hangs"), "{message}");
+    assert!(message.contains("LostPanic::CancelMain"), "{message}");
+}
+
+#[test]
 fn nothing_is_reported_outside_debug_mode() {
     let capture = Capture::new();
     let mut runner = Runner::builder().debug(false).handle_sigint(false).build();

@@ -211,6 +211,25 @@ fn spawn_local_works_from_every_task_of_the_default_loop() {
 }
 
 #[test]
+fn a_runner_dropped_where_close_cannot_wait_is_named_by_where_it_was_created() {
+    // Its `Drop` has no caller location: the warning must not name the
+    // library's own `Drop` as the place where `close` was called.
+    let capture = Capture::new();
+    let (mut inner, line) = (Runner::builder().handle_sigint(false).build(), line!());
+    inner.handle().unwrap();
+    capture.during(|| runner::run(async move { drop(inner) }).unwrap());
+    let reports = capture.reports_containing("shut down without waiting");
+    assert_eq!(reports.len(), 1, "{reports:#?}");
+    let message = &reports[0].message;
+    assert!(!message.contains("src/runner/mod.rs"), "{message}");
+    assert!(message.contains("dropped"), "{message}");
+    assert!(
+        message.contains(&format!("created at {}:{line}:", file!())),
+        "{message}"
+    );
+}
+
+#[test]
 fn a_runner_kept_in_a_thread_local_closes_at_thread_exit() {
     // Run in a child process: before the fix, the thread's exit aborted the
     // process ("thread local panicked on drop").

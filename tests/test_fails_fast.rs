@@ -116,6 +116,10 @@ fn a_background_panic_fails_the_test_at_once() {
     assert!(msg.contains("task `background`"), "{msg}");
     assert!(msg.contains("the background task failed"), "{msg}");
     assert!(msg.contains(file!()), "names the spawn site: {msg}");
+    // The way a test chooses to go on: the attribute's argument, not a
+    // Builder setting the test cannot reach.
+    assert!(!msg.contains("LostPanic::Report"), "{msg}");
+    assert!(msg.contains(r#"unhandled_panic = "ignore""#), "{msg}");
 }
 
 #[runner::test(timeout = "30s")]

@@ -1,6 +1,7 @@
 //! `#[runner::main]` and `#[runner::test]`: drop-in replacements for
 //! `#[tokio::main]` and `#[tokio::test]` that run the body with
-//! [`runner`](https://docs.rs/runner)'s asyncio rules.
+//! [`runner`](https://docs.rs/asyncio-runner)'s asyncio rules (the package
+//! `asyncio-runner`, whose library is `runner`).
 //!
 //! Use them through the `runner` crate (`#[runner::main]`,
 //! `#[runner::test]`); this crate is an implementation detail.
@@ -53,7 +54,7 @@ use proc_macro::TokenStream;
 /// | `start_paused = true` | `false` | start with Tokio's clock paused (needs Tokio's `test-util` feature; `current_thread` only) |
 /// | `crate = "path"` | `"::runner"` | where to find `runner` when it is renamed or re-exported |
 /// | `name = "svc"` | none | the runtime's name (Tokio's `Builder::name`) |
-/// | `debug = true` | `RUNNER_DEBUG` | [debug mode](https://docs.rs/runner) (`Builder::debug`) |
+/// | `debug = true` | `RUNNER_DEBUG` | [debug mode](https://docs.rs/asyncio-runner/latest/runner/struct.Builder.html#method.debug) (`Builder::debug`) |
 /// | `shutdown_timeout = "5s"` | `"300s"` | how long closing waits for blocking work (`Builder::shutdown_timeout`) |
 /// | `cancel_grace = "5s"` | `"30s"` | how long a task that listens for cancellation may clean up after it was asked to cancel, at close or by Ctrl-C (`Builder::cancel_grace`) |
 /// | `interrupt_grace = "2s"` | `"0s"` | how long the main task may finish on its own after Ctrl-C (`Builder::interrupt_grace`) |
@@ -79,7 +80,8 @@ use proc_macro::TokenStream;
 ///
 /// # What it expands to
 ///
-/// The body becomes a future that [`runner::__private::main`] runs with the
+/// The body becomes a future that `runner::__private::main` (hidden, not
+/// public API) runs with the
 /// given settings; it returns the body's value, exits with status 130 when
 /// Ctrl-C cancelled the main task, and panics on any other runner error
 /// (a runtime that could not be built, or a `main` called from inside a
@@ -106,8 +108,7 @@ use proc_macro::TokenStream;
 /// }
 /// ```
 ///
-/// [`runner::__private::main`]: https://docs.rs/runner
-/// [`runner::Builder`]: https://docs.rs/runner/latest/runner/struct.Builder.html
+/// [`runner::Builder`]: https://docs.rs/asyncio-runner/latest/runner/struct.Builder.html
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::entry(Kind::Main, args.into(), item.into()).into()
@@ -123,7 +124,7 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// }
 /// ```
 ///
-/// Each test gets its own runner in [debug mode](https://docs.rs/runner),
+/// Each test gets its own runner in [debug mode](https://docs.rs/asyncio-runner/latest/runner/struct.Builder.html#method.debug),
 /// without Ctrl-C handling, on a thread of its own (named after the test).
 /// On top of `#[tokio::test]`:
 ///
@@ -134,10 +135,18 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 ///   (its `Drop` cleanup runs, its runner closes); one that blocks its thread
 ///   cannot be stopped safely, so its thread is left behind and dies with the
 ///   test process. No timeout by default.
-/// - A runner task (spawned with `runner::spawn`, `spawn_local`, or
-///   `runner::task::Builder`) that panicked when nobody retrieved the panic
-///   (its `JoinHandle` was dropped or never awaited) fails the test after the
-///   body returns.
+/// - A runner task (spawned with `runner::spawn`, `spawn_local`,
+///   `spawn_blocking`, or `runner::task::Builder`) whose panic nobody can
+///   retrieve any more (its `JoinHandle` was dropped unread) fails the test.
+///   By default (`unhandled_panic = "shutdown_runtime"`) it fails at once:
+///   the body is cancelled at its await point, and the failure names the
+///   task, its spawn site and the panic message. With
+///   `unhandled_panic = "ignore"` the panic is only reported and the body
+///   goes on; the test then fails after the body returns.
+/// - By default too, a body that loses its waker (it returned `Pending`,
+///   was not woken, and kept no waker, so it can never run again) fails the
+///   test at once, naming the test's line; with `unhandled_panic = "ignore"`
+///   it is only reported, and the body waits for the `timeout`, if any.
 /// - Runner tasks still pending when the body returns are cancelled (as at
 ///   any close) and listed on stderr with their names and spawn sites. They
 ///   do not fail the test: a server task that runs until the test ends is a
@@ -214,4 +223,27 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::entry(Kind::Test, args.into(), item.into()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The docs are shown on docs.rs under the package's name,
+    /// `asyncio-runner`; `docs.rs/runner` is an unrelated crate.
+    #[test]
+    fn doc_links_point_at_the_asyncio_runner_package() {
+        let lib = include_str!("lib.rs");
+        let links: Vec<&str> = lib
+            .match_indices("https://docs.rs/")
+            .map(|(at, _)| {
+                let rest = &lib[at..];
+                &rest[..rest.find([')', ' ', '\n', '"']).unwrap_or(rest.len())]
+            })
+            .filter(|link| !link.ends_with("docs.rs/"))
+            .collect();
+        assert!(!links.is_empty());
+        for link in links {
+            let package = link["https://docs.rs/".len()..].split('/').next();
+            assert_eq!(package, Some("asyncio-runner"), "{link}");
+        }
+    }
 }

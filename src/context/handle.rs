@@ -136,6 +136,11 @@ impl Context {
             .flatten()
     }
 
+    /// The context's identity (what its tokens name).
+    pub(super) fn id(&self) -> u64 {
+        self.inner().id
+    }
+
     /// Whether this context is the one current on this thread.
     pub(super) fn is_current_here(&self) -> bool {
         self.shared
@@ -264,16 +269,24 @@ impl Context {
         self.len() == 0
     }
 
-    /// The names of the variables set in this context, in the order they
-    /// were created. For debugging: names need not be unique.
+    /// The names of the variables set in this context, in the order the
+    /// variables were first used in this process (a variable gets its
+    /// identity the first time it is read or set, since a `static`'s
+    /// creation cannot be observed). For debugging: names need not be
+    /// unique.
     ///
     /// # Examples
     ///
     /// ```
-    /// static V: runner::ContextVar<u32> = runner::ContextVar::new("v");
+    /// static A: runner::ContextVar<u32> = runner::ContextVar::new("a");
+    /// static B: runner::ContextVar<u32> = runner::ContextVar::new("b");
+    /// assert_eq!(B.get(), None); // B is used first
     /// let ctx = runner::Context::new();
-    /// ctx.run(|| V.set(1));
-    /// assert_eq!(ctx.var_names(), vec!["v"]);
+    /// ctx.run(|| {
+    ///     A.set(1);
+    ///     B.set(2);
+    /// });
+    /// assert_eq!(ctx.var_names(), vec!["b", "a"]);
     /// ```
     pub fn var_names(&self) -> Vec<&'static str> {
         names(&self.vars())
@@ -288,7 +301,9 @@ impl Context {
     /// soon as it completes, or when the `Scope` is dropped (cancelled,
     /// never polled, or after a panic). If the context is entered elsewhere
     /// at that moment, it is dropped in a throwaway copy of the context
-    /// instead: it still sees the values, and its `set`s go nowhere.
+    /// instead: it still sees the values, and its `set`s go nowhere; a
+    /// [`SetGuard`](crate::SetGuard) made in the context resets its
+    /// variable in the copy, without panicking.
     ///
     /// # Panics
     ///

@@ -84,8 +84,11 @@ pin_project_lite::pin_project! {
                 // Dropped inside its own context's `run` or poll: already in it.
                 Err(AlreadyEntered) if ctx.is_current_here() => future.set(None),
                 // Entered elsewhere (shadowed here, or on another thread):
-                // cleanup still sees its values, and its `set`s go nowhere.
-                Err(AlreadyEntered) => TaskContext::copy_of(ctx).run(|| future.set(None)),
+                // cleanup still sees its values, its `set`s and resets (a
+                // `SetGuard`'s) act on the copy and go nowhere.
+                Err(AlreadyEntered) => {
+                    TaskContext::throwaway_copy_of(ctx).run(|| future.set(None))
+                }
             }
         }
     }

@@ -233,6 +233,16 @@ impl Current {
         }
     }
 
+    /// A throwaway copy of the context `id`, holding `vars`: it takes that
+    /// context's identity, so that a token made there (a `SetGuard`'s, in
+    /// cleanup) resets in the copy, which is discarded after.
+    pub(super) fn throwaway(id: u64, vars: Vars) -> Self {
+        Current {
+            id,
+            ..Current::detached(vars)
+        }
+    }
+
     #[inline]
     pub(super) fn id(&mut self) -> u64 {
         if self.id == 0 {

@@ -38,9 +38,11 @@ impl TaskContext {
         self.0.task.listener.as_ref()
     }
 
-    /// Copies `ctx`'s current mapping.
-    pub(super) fn copy_of(ctx: &Context) -> Self {
-        TaskContext(Current::detached(ctx.vars()))
+    /// A throwaway copy of `ctx`'s current mapping, for cleanup that cannot
+    /// enter `ctx` (entered elsewhere): it reads `ctx`'s values, tokens made
+    /// in `ctx` reset in it, and what it changes goes nowhere.
+    pub(super) fn throwaway_copy_of(ctx: &Context) -> Self {
+        TaskContext(Current::throwaway(ctx.id(), ctx.vars()))
     }
 
     /// Makes this context current until the guard drops. During thread

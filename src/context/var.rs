@@ -245,7 +245,12 @@ impl<T: Clone + Send + Sync + 'static> ContextVar<T> {
     /// # Panics
     ///
     /// The guard's drop panics (unless the thread is already panicking) if it
-    /// is dropped in another context than the one it was made in.
+    /// is dropped in another context than the one it was made in: it was
+    /// moved out of its context, a misuse. A guard dropped in a throwaway copy
+    /// of its context does not panic: that is where a [`Scope`](super::Scope)
+    /// dropped while its context is entered elsewhere drops its future, and
+    /// the guard resets the variable in the copy (which is then discarded,
+    /// as everything set there).
     ///
     /// # Examples
     ///

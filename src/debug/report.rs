@@ -33,14 +33,20 @@ pub(crate) fn env_debug() -> bool {
     *ENV_DEBUG.get_or_init(|| env_flag("RUNNER_DEBUG"))
 }
 
-/// Whether the environment variable `name` is set to anything but empty,
-/// `0` or `false`.
+/// Whether the environment variable `name` is set and turns its switch on
+/// (see [`switch_is_on`]).
 pub(crate) fn env_flag(name: &str) -> bool {
-    std::env::var_os(name).is_some_and(|v| {
-        let v = v.to_string_lossy();
-        let v = v.trim();
-        !(v.is_empty() || v == "0" || v.eq_ignore_ascii_case("false"))
-    })
+    std::env::var_os(name).is_some_and(|v| switch_is_on(&v.to_string_lossy()))
+}
+
+/// The rule of the environment switches (`RUNNER_DEBUG`,
+/// `RUNNER_LOST_WAKER_PANICS`): a set variable is on unless its value,
+/// with surrounding whitespace trimmed and in any case, is empty, `0`,
+/// `false`, `off` or `no`.
+fn switch_is_on(value: &str) -> bool {
+    const OFF: [&str; 5] = ["", "0", "false", "off", "no"];
+    let value = value.trim();
+    !OFF.iter().any(|off| value.eq_ignore_ascii_case(off))
 }
 
 /// Where a runner's debug reports go: the subscriber that was current on
@@ -137,9 +143,11 @@ pub(crate) fn lost_waker(task: TaskName<'_>) {
         task = name,
         spawned_at = %site,
         "lost waker: task `{name}` spawned at {site} returned Pending, was not woken, and \
-         no clone of its waker is left, so it can never run again (it will only be \
-         cancelled); the future it awaits must keep `cx.waker()` and wake it when ready \
-         (`std::future::pending()` never does: await a channel or a signal instead)",
+         no clone of its waker is left, so it can never run again: it stays pending until \
+         it is dropped (aborted, or cancelled when the runner closes; for the main task, \
+         the run hangs unless the runner uses LostPanic::CancelMain, which ends it with \
+         Error::LostWaker); the future it awaits must keep `cx.waker()` and wake it when \
+         ready (`std::future::pending()` never does: await a channel or a signal instead)",
     );
 }
 
@@ -193,15 +201,26 @@ pub(crate) fn misuse(what: &str, location: &Location<'_>) {
 }
 
 /// `close` ran where it could not wait: the runtime is left to shut down in
-/// the background.
+/// the background. `at` is the `close` call or, when the runner's `Drop`
+/// closed it (`dropped`: no caller location there), where it was created.
 #[cold]
-pub(crate) fn closed_in_background(at: &Location<'_>, why: &str) {
-    tracing::warn!(
-        target: "runner",
-        called_at = %at,
-        "Runner closed {why} (close called at {at}): its runtime is shut down without \
-         waiting for its tasks; close runners outside async code and before thread exit",
-    );
+pub(crate) fn closed_in_background(at: &Location<'_>, dropped: bool, why: &str) {
+    if dropped {
+        tracing::warn!(
+            target: "runner",
+            created_at = %at,
+            "Runner dropped {why} without `close` (created at {at}; where it was dropped \
+             is unknown): its runtime is shut down without waiting for its tasks; close \
+             runners outside async code and before thread exit",
+        );
+    } else {
+        tracing::warn!(
+            target: "runner",
+            called_at = %at,
+            "Runner closed {why} (close called at {at}): its runtime is shut down without \
+             waiting for its tasks; close runners outside async code and before thread exit",
+        );
+    }
 }
 
 /// `close` gave up on blocking work that outlived the shutdown timeout.
@@ -220,6 +239,18 @@ pub(crate) fn blocking_left_behind(still_running: usize, timeout: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_switch_is_off_when_empty_zero_false_off_or_no_in_any_case_and_spacing() {
+        for off in [
+            "", " ", "0", " 0\n", "false", "FALSE", "off", "Off", "no", " NO ",
+        ] {
+            assert!(!switch_is_on(off), "{off:?}");
+        }
+        for on in ["1", "true", "yes", "on", "2", "debug", "nope", "0x0"] {
+            assert!(switch_is_on(on), "{on:?}");
+        }
+    }
 
     #[test]
     fn panic_messages_of_both_string_kinds() {

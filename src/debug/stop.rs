@@ -20,26 +20,43 @@ use futures::task::AtomicWaker;
 use crate::Error;
 use crate::sync::lock;
 
-/// A request that the main task stop: the first reason wins, and the run it
-/// ends takes it (a reusable runner's next run starts afresh).
+/// A request that the main task stop: the first reason wins, and only while
+/// a run is active (from the main task's first poll until its [`Stoppable`]
+/// is dropped). A request that arrives while no
+/// run is active (a leftover task of an earlier run panicking between runs,
+/// on a worker or the blocking pool, or a handle dropped between runs) is
+/// not kept: what it reports was reported and counted already, and the next
+/// run starts afresh. The run that ends takes the reason.
 #[derive(Debug, Default)]
 pub(crate) struct StopMain {
-    /// Whether `reason` holds one: the check made at every poll.
+    /// Whether `run` holds a reason: the check made at every poll.
     asked: AtomicBool,
-    /// The first reason not yet taken by a run.
-    reason: Mutex<Option<Error>>,
+    /// Whether a run is active, and the first reason not yet taken by it.
+    run: Mutex<Run>,
     /// The main task's waker, registered at each poll.
     waker: AtomicWaker,
 }
 
+/// The run a stop can end, under [`StopMain`]'s lock: checked and changed
+/// together, so a request racing with a run's end is either taken by that
+/// run or dropped, never left for the next one.
+#[derive(Debug, Default)]
+struct Run {
+    /// A run is active: requests are kept.
+    active: bool,
+    /// The first reason asked for during the active run.
+    reason: Option<Error>,
+}
+
 impl StopMain {
-    /// Asks the main task to stop for `reason`, unless it was asked already.
+    /// Asks the main task to stop for `reason`, unless it was asked already
+    /// or no run is active.
     pub(crate) fn request(&self, reason: Error) {
-        let mut slot = lock(&self.reason);
-        if slot.is_none() {
-            *slot = Some(reason);
+        let mut run = lock(&self.run);
+        if run.active && run.reason.is_none() {
+            run.reason = Some(reason);
             self.asked.store(true, Ordering::Release);
-            drop(slot);
+            drop(run);
             self.waker.wake();
         }
     }
@@ -49,26 +66,62 @@ impl StopMain {
         if !self.asked.load(Ordering::Acquire) {
             return None;
         }
-        let reason = lock(&self.reason).take();
+        let reason = lock(&self.run).reason.take();
         self.asked.store(false, Ordering::Release);
         reason
+    }
+
+    /// A run starts (`true`) or ends (`false`): either way nothing asked
+    /// before is kept.
+    fn set_active(&self, active: bool) {
+        let mut run = lock(&self.run);
+        run.active = active;
+        let stale = run.reason.take();
+        self.asked.store(false, Ordering::Release);
+        drop(run);
+        drop(stale);
+    }
+}
+
+/// Marks a run active for as long as it lives.
+#[derive(Debug)]
+struct ActiveRun<'a>(&'a StopMain);
+
+impl<'a> ActiveRun<'a> {
+    fn begin(stop: &'a StopMain) -> Self {
+        stop.set_active(true);
+        ActiveRun(stop)
+    }
+}
+
+impl Drop for ActiveRun<'_> {
+    fn drop(&mut self) {
+        self.0.set_active(false);
     }
 }
 
 pin_project_lite::pin_project! {
     /// The main task, ended with the stop's error once a stop was asked for
-    /// (`stop` is `None` when the runner's policy never stops it).
+    /// (`stop` is `None` when the runner's policy never stops it). For
+    /// [`StopMain`], the run is active from the first poll (so the main task
+    /// is always polled once: nothing asked before its run began ends it)
+    /// until this is dropped.
     pub(crate) struct Stoppable<'a, F> {
         #[pin]
         main: F,
         stop: Option<&'a StopMain>,
+        run: Option<ActiveRun<'a>>,
     }
 }
 
 impl<'a, F> Stoppable<'a, F> {
     /// Wraps `main`; `stop` is where requests arrive, if any can.
     pub(crate) fn new(main: F, stop: Option<&'a StopMain>) -> Self {
-        Stoppable { main, stop }
+        Stoppable {
+            main,
+            stop,
+            run: None,
+        }
     }
 }
 
@@ -80,6 +133,10 @@ impl<F: Future> Future for Stoppable<'_, F> {
         let Some(stop) = *this.stop else {
             return this.main.poll(cx).map(Ok);
         };
+        if this.run.is_none() {
+            // The run begins: what was asked before is not kept.
+            *this.run = Some(ActiveRun::begin(stop));
+        }
         stop.waker.register(cx.waker());
         if let Some(reason) = stop.take() {
             return Poll::Ready(Err(reason));
@@ -104,6 +161,7 @@ mod tests {
     #[test]
     fn the_first_reason_wins() {
         let stop = StopMain::default();
+        let _run = ActiveRun::begin(&stop);
         let site = Location::caller();
         stop.request(Error::LostWaker {
             task: "main".into(),
@@ -116,5 +174,23 @@ mod tests {
         });
         assert!(matches!(stop.take(), Some(Error::LostWaker { .. })));
         assert!(stop.take().is_none(), "taken by the run it ended");
+    }
+
+    #[test]
+    fn a_request_counts_only_during_a_run_and_none_outlives_it() {
+        let stop = StopMain::default();
+        let site = Location::caller();
+        let panicked = || Error::TaskPanicked {
+            task: "t".into(),
+            spawned_at: site,
+            message: "boom".into(),
+        };
+        stop.request(panicked());
+        let run = ActiveRun::begin(&stop);
+        assert!(stop.take().is_none(), "asked before the run: not kept");
+        stop.request(panicked());
+        drop(run);
+        let _next = ActiveRun::begin(&stop);
+        assert!(stop.take().is_none(), "left by the last run: not kept");
     }
 }

@@ -14,8 +14,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::Args;
-use crate::Runner;
 use crate::shared::DumpSource;
+use crate::{Error, Runner};
 
 /// How `#[runner::test]` passes the body: a function pointer (`Send` even
 /// when the future is not) that makes the boxed future on the test's thread.
@@ -167,6 +167,25 @@ fn timed_out<R>(
     panic!("test timed out after {timeout:?} (#[runner::test(timeout = ...)]): {what}")
 }
 
+/// The error that ended a test's run, with advice a test can follow: it
+/// does not build its runner, its attribute's arguments set it up.
+fn explain(err: &Error) -> String {
+    match err {
+        Error::TaskPanicked {
+            task,
+            spawned_at,
+            message,
+        } => format!(
+            "task `{task}` spawned at {spawned_at} panicked and nobody can retrieve the \
+             panic (its JoinHandle was dropped without being awaited): {message}; the test's \
+             body was cancelled. Await the task's JoinHandle to handle its panic, or use \
+             #[runner::test(unhandled_panic = \"ignore\")] to only report it and let the body \
+             go on (the test still fails after the body returns)"
+        ),
+        other => other.to_string(),
+    }
+}
+
 fn run_test<T: Termination>(
     args: Args,
     body: TestBody<T>,
@@ -197,7 +216,7 @@ fn run_test<T: Termination>(
             pending.join("\n  "),
         );
     }
-    let output = output.unwrap_or_else(|err| panic!("#[runner::test]: {err}"));
+    let output = output.unwrap_or_else(|err| panic!("#[runner::test]: {}", explain(&err)));
     let lost = lost_panics(&runner);
     if lost > 0 {
         panic!(

@@ -96,9 +96,10 @@ impl Builder {
 
     /// Turns debug mode on or off (default: unset, which follows the
     /// `RUNNER_DEBUG` environment variable: on when it is set to anything
-    /// but empty, `0` or `false`; the variable is read once per process,
-    /// when the first runner is built). `debug(false)` wins over the
-    /// variable.
+    /// but `0`, `false`, `off`, `no` or an empty value, compared ignoring
+    /// case and surrounding whitespace; the variable is read once per
+    /// process, when the first runner is built). `debug(false)` wins over
+    /// the variable.
     ///
     /// # Examples
     ///
@@ -293,6 +294,7 @@ impl Builder {
     /// let mut runner = runner::Runner::builder().build();
     /// runner.run(async {}).unwrap();
     /// ```
+    #[track_caller]
     pub fn build(self) -> Runner {
         let debug = self.debug.unwrap_or_else(debug::env_debug);
         let settings = Settings {

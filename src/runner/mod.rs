@@ -111,6 +111,9 @@ pub struct Runner {
     /// What the runner's tasks share; made at build, so that what it counts
     /// outlives the loop.
     shared: Arc<LoopShared>,
+    /// Where the runner was created: what a warning names when it is closed
+    /// by its `Drop`, which has no caller location.
+    created_at: &'static Location<'static>,
     /// A runner belongs to its thread.
     _not_send: PhantomData<*const ()>,
 }
@@ -144,6 +147,7 @@ impl Runner {
     /// let mut runner = runner::Runner::new();
     /// assert_eq!(runner.run(async { 1 }).unwrap(), 1);
     /// ```
+    #[track_caller]
     pub fn new() -> Self {
         Builder::new().build()
     }
@@ -164,8 +168,10 @@ impl Runner {
     }
 
     /// A runner with these settings; debug mode on when `slow_poll` is set.
+    #[track_caller]
     pub(crate) fn with_settings(settings: Settings, slow_poll: Option<Duration>) -> Self {
         Runner {
+            created_at: Location::caller(),
             state: State::Created,
             shared: Arc::new(LoopShared::new(
                 slow_poll,
@@ -409,12 +415,45 @@ impl Runner {
     /// ```
     #[track_caller]
     pub fn close(&mut self) {
+        self.close_by(ClosedBy::Call(Location::caller()));
+    }
+
+    /// [`close`](Self::close), by a call or by the runner's `Drop`.
+    fn close_by(&mut self, by: ClosedBy) {
         if let State::Closed(_) = self.state {
             return;
         }
-        let at = Location::caller();
+        let at = by.at();
         if let State::Initialized(lp) = mem::replace(&mut self.state, State::Closed(Some(at))) {
-            lp.close(at, &self.shared, self.settings.shutdown_timeout);
+            lp.close(by, &self.shared, self.settings.shutdown_timeout);
+        }
+    }
+}
+
+/// Who closes a runner, as the warnings of `close` name it.
+#[derive(Clone, Copy)]
+enum ClosedBy {
+    /// `Runner::close`, called here.
+    Call(&'static Location<'static>),
+    /// The runner's `Drop`, which has no caller location: the runner
+    /// created here.
+    Drop(&'static Location<'static>),
+}
+
+impl ClosedBy {
+    /// The call, or where the dropped runner was created.
+    fn at(self) -> &'static Location<'static> {
+        match self {
+            ClosedBy::Call(at) | ClosedBy::Drop(at) => at,
+        }
+    }
+
+    /// Says who closed the runner: "close called at ..." or "dropped without
+    /// close; created at ...".
+    fn report(self, why: &str) {
+        match self {
+            ClosedBy::Call(at) => debug::closed_in_background(at, false, why),
+            ClosedBy::Drop(at) => debug::closed_in_background(at, true, why),
         }
     }
 }
@@ -422,8 +461,9 @@ impl Runner {
 impl Loop {
     /// asyncio's `close` ladder: each step runs even if an earlier one
     /// panicked (what is left is dropped while unwinding, in field order).
-    /// `at` is the `close` call.
-    fn close(self, at: &'static Location<'static>, shared: &Arc<LoopShared>, timeout: Duration) {
+    /// `by`: the `close` call, or the runner's `Drop`.
+    fn close(self, by: ClosedBy, shared: &Arc<LoopShared>, timeout: Duration) {
+        let at = by.at();
         let Loop {
             mut event_loop,
             context,
@@ -432,12 +472,12 @@ impl Loop {
             // A runner kept in a thread-local, dropped at thread exit after
             // Tokio's own thread-locals: neither its tasks nor its runtime
             // can be dropped any more without aborting the process.
-            debug::closed_in_background(at, "while its thread exits");
+            by.report("while its thread exits");
             event_loop.abandon();
             return;
         }
         let Ok(_guard) = LoopGuard::enter(at, shared) else {
-            debug::closed_in_background(at, "from inside a running loop");
+            by.report("from inside a running loop");
             event_loop.shutdown_background();
             return;
         };
@@ -555,6 +595,7 @@ fn explain_refusal(shared: &LoopShared, err: &Error, state: &State, at: &Locatio
 }
 
 impl Default for Runner {
+    #[track_caller]
     fn default() -> Self {
         Runner::new()
     }
@@ -562,7 +603,7 @@ impl Default for Runner {
 
 impl Drop for Runner {
     fn drop(&mut self) {
-        self.close();
+        self.close_by(ClosedBy::Drop(self.created_at));
     }
 }
 
