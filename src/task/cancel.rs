@@ -21,6 +21,14 @@ use crate::current;
 /// its grace ends normally: its [`JoinHandle`](crate::JoinHandle) gives its
 /// output.
 ///
+/// A request is final, where asyncio lets a task swallow its
+/// `CancelledError` (or `uncancel()`) and carry on: once asked, a task is on
+/// its way out. Its cleanup may do what it likes, await, spawn, join a
+/// [`TaskGroup`](crate::TaskGroup) (whose children it then asks at once),
+/// but the task is dropped when its grace ends. Further requests change
+/// nothing; [`JoinHandle::abort`](crate::JoinHandle::abort) drops it at
+/// once.
+///
 /// Requests come from [`JoinHandle::cancel`](crate::JoinHandle::cancel), a
 /// [`TaskGroup`](crate::TaskGroup) whose child failed or that was cancelled,
 /// [`Runner::close`](crate::Runner::close) (and so `runner::run` and the
