@@ -146,9 +146,13 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// - By default too, a body that loses its waker (it returned `Pending`,
 ///   was not woken, and kept no waker, so it can never run again) fails the
 ///   test at once, naming the test's line; with `unhandled_panic = "ignore"`
-///   it is only reported, and the body waits for the `timeout`, if any.
+///   it is only reported, and the body waits for the `timeout`, if any. A
+///   spawned task's lost waker is reported (a WARN naming the task), not
+///   fatal: a task parked on `std::future::pending()` until the test
+///   cancels it is a common and correct idiom.
 /// - Runner tasks still pending when the body returns are cancelled (as at
-///   any close) and listed on stderr with their names and spawn sites. They
+///   any close: those that listen for cancellation may clean up within the
+///   `cancel_grace`) and listed on stderr with their names and spawn sites. They
 ///   do not fail the test: a server task that runs until the test ends is a
 ///   common and correct pattern (see tokio issues 2699 and 4412).
 ///
