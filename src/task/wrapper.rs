@@ -223,10 +223,11 @@ impl Own {
                 None => return Some(Ending::Dropped),
             }
         }
-        let coop = coop.filter(|c| c.is_requested())?;
-        let sleep = self
-            .grace
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(coop.grace)));
+        coop.filter(|c| c.is_requested())?;
+        // The grace starts after the first poll that sees the request, if
+        // that poll does not end the task (`after_pending`): a task that
+        // ends at once needs no timer.
+        let sleep = self.grace.as_mut()?;
         match sleep.as_mut().poll(cx) {
             Poll::Ready(()) => Some(Ending::GraceExpired),
             Poll::Pending => None,
@@ -307,7 +308,8 @@ impl Own {
                 coop.set_task_waker(cx.waker());
             }
             if coop.is_requested() && self.grace.is_none() {
-                // Asked during this poll: its grace starts now.
+                // Asked before or during this poll, and not done: its grace
+                // starts now.
                 let sleep = self.grace.insert(Box::pin(tokio::time::sleep(coop.grace)));
                 if sleep.as_mut().poll(cx).is_ready() {
                     cx.waker().wake_by_ref();
