@@ -7,6 +7,11 @@
 //! not move with the machine's load the way wall time does. By hand:
 //! `cargo bench --bench pairs -- WORKLOAD SIDE ITERATIONS`, with SIDE
 //! `runner` or `tokio`; no arguments lists the workloads.
+//!
+//! `PAIRS_TRACING=subscriber` runs any workload under a global `tracing`
+//! subscriber (a bare `tracing_subscriber::registry()`), and
+//! `PAIRS_TRACING=span` also inside an entered span: what spawning costs
+//! when a span could follow the task, and when one does.
 
 #[path = "workloads/mod.rs"]
 mod workloads;
@@ -85,6 +90,7 @@ fn main() {
         return;
     };
     let n: usize = n.parse().expect("ITERATIONS is a number");
+    let _span = tracing_setup();
     let runner_side = match side.as_str() {
         "runner" => true,
         "tokio" => false,
@@ -142,6 +148,21 @@ fn main() {
         ("copy", true) => context_ops(n, || drop(black_box(runner::copy_context()))),
         ("set" | "copy", false) => {}
         (other, _) => panic!("no workload {other}; run without arguments for the list"),
+    }
+}
+
+/// Applies `PAIRS_TRACING`; the returned guard keeps the span entered.
+fn tracing_setup() -> Option<tracing::span::EnteredSpan> {
+    let mode = std::env::var("PAIRS_TRACING").unwrap_or_default();
+    if mode.is_empty() {
+        return None;
+    }
+    tracing::subscriber::set_global_default(tracing_subscriber::registry())
+        .expect("the only global subscriber");
+    match mode.as_str() {
+        "subscriber" => None,
+        "span" => Some(tracing::info_span!("bench").entered()),
+        other => panic!("PAIRS_TRACING is subscriber or span, not {other}"),
     }
 }
 

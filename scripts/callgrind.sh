@@ -7,11 +7,17 @@
 #
 #   scripts/callgrind.sh            # every pair
 #   scripts/callgrind.sh warm spawn # some pairs
+#   PAIRS_TRACING=span scripts/callgrind.sh spawn  # under a subscriber, in a span
+#   PAIRS_BIN=/tmp/pairs-before scripts/callgrind.sh spawn  # a binary built earlier
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
-cargo bench --bench pairs --no-run --quiet 2>/dev/null
-bin="$(ls -t ${CARGO_TARGET_DIR:-target}/release/deps/pairs-* | grep -v '\.d$' | head -1)"
+if [ -n "${PAIRS_BIN:-}" ]; then
+    bin="$PAIRS_BIN"
+else
+    cargo bench --bench pairs --no-run --quiet 2>/dev/null
+    bin="$(ls -t ${CARGO_TARGET_DIR:-target}/release/deps/pairs-* | grep -v '\.d$' | head -1)"
+fi
 declare -A iters=([cold]=20 [cold_no_sigint]=20 [warm]=200 [warm_no_sigint]=200
                   [spawn_local]=5 [spawn]=5 [self_wake]=5 [detached]=5 [spawn_mt]=5
                   [spawn_local_debug]=5 [self_wake_debug]=5 [get]=2000 [set]=2000 [copy]=2000)
