@@ -14,7 +14,9 @@
 //!   `runner::task::dump()` returns;
 //! - `lost.rs`: panics nobody retrieved (reported always, debug mode or not);
 //! - `stop.rs`: failing fast (`LostPanic::CancelMain`): stopping the main
-//!   task from elsewhere.
+//!   task from elsewhere;
+//! - `watchdog.rs`: the thread that names a poll holding its thread while
+//!   it still does.
 #![forbid(unsafe_code)]
 
 pub(crate) mod dump;
@@ -24,5 +26,6 @@ pub(crate) mod registry;
 pub(crate) mod report;
 pub(crate) mod stop;
 pub(crate) mod track;
+pub(crate) mod watchdog;
 
 pub(crate) use report::*;

@@ -1,6 +1,7 @@
 //! Debug mode's registry of a runner's live tasks: what the report at close
-//! names as left pending, and what the task dump lists. Each entry is the
-//! task's [`Tracked`] record; a task leaves the registry when it is dropped.
+//! names as left pending, what the task dump lists, and what the watchdog
+//! watches. Each entry is the task's [`Tracked`] record; a task leaves the
+//! registry when it is dropped.
 #![forbid(unsafe_code)]
 
 use std::mem;
@@ -12,11 +13,12 @@ use super::lost::LostPanics;
 use super::meta::TaskMeta;
 use super::report::{self, TaskName};
 use super::track::{OnLost, Spare, Tracked};
+use super::watchdog;
 use crate::sync::{lock, try_lock};
 
 /// Debug mode's list of a runner's live tasks, for the report at close and
 /// the task dump.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Registry {
     /// Live tasks.
     tasks: Arc<Mutex<Slab>>,
@@ -31,6 +33,43 @@ pub(crate) struct Registry {
     slow_poll: Duration,
     /// Where reports go.
     pub(crate) sink: report::Sink,
+    /// What the watchdog reads, once a run began.
+    watch: Arc<Watch>,
+    /// Handed to the watchdog already.
+    watched: AtomicBool,
+}
+
+/// What the watchdog reads of a runner: its tasks, its threshold, where its
+/// reports go, and whether it still runs.
+#[derive(Debug)]
+pub(crate) struct Watch {
+    /// The runner's live tasks.
+    tasks: Arc<Mutex<Slab>>,
+    /// Polls longer than this are reported.
+    pub(crate) slow_poll: Duration,
+    /// Where reports go.
+    pub(crate) sink: report::Sink,
+    /// Set when the runner closes: the watchdog forgets it.
+    closing: Arc<AtomicBool>,
+}
+
+impl Watch {
+    /// Calls `f` with each live task, unless the task list's lock is taken
+    /// (by a thread that may be stuck): then `false`, and nothing is seen.
+    pub(crate) fn try_each(&self, f: impl FnMut(&Arc<Tracked>)) -> bool {
+        match try_lock(&self.tasks) {
+            Some(slab) => {
+                slab.live().for_each(f);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the runner has begun to close.
+    pub(crate) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
+    }
 }
 
 /// How many times a task dump tries the registry's lock before it gives up
@@ -41,10 +80,31 @@ impl Registry {
     /// An empty registry whose tasks report polls longer than `slow_poll`;
     /// `lost_waker_panics`: a lost waker panics after its report.
     pub(crate) fn new(slow_poll: Duration, lost_waker_panics: bool) -> Self {
+        let (tasks, closing, sink) = <(Arc<Mutex<Slab>>, Arc<AtomicBool>, report::Sink)>::default();
         Registry {
+            watch: Arc::new(Watch {
+                tasks: tasks.clone(),
+                slow_poll,
+                sink: sink.clone(),
+                closing: closing.clone(),
+            }),
+            tasks,
+            left_pending: Mutex::default(),
+            closing,
             lost_waker_panics,
             slow_poll,
-            ..Registry::default()
+            sink,
+            watched: AtomicBool::new(false),
+        }
+    }
+
+    /// A run begins on this thread: reports made on other threads go to
+    /// this thread's subscriber from now on, and the watchdog watches the
+    /// runner's polls (from its first run until it closes).
+    pub(crate) fn begin_run(&self) {
+        self.sink.capture();
+        if !self.watched.swap(true, Ordering::AcqRel) {
+            watchdog::watch(&self.watch);
         }
     }
 
@@ -97,7 +157,8 @@ impl Registry {
         None
     }
 
-    /// The runner is closing: lost wakers are no longer reported.
+    /// The runner is closing: lost wakers are no longer reported, and the
+    /// watchdog forgets the runner.
     pub(crate) fn closing(&self) {
         self.closing.store(true, Ordering::Release);
     }
@@ -246,7 +307,7 @@ mod tests {
 
     #[test]
     fn registrations_leave_the_registry_when_dropped() {
-        let registry = Registry::default();
+        let registry = Registry::new(Duration::from_millis(100), false);
         let a = registry.register(meta());
         let b = registry.register(meta());
         assert_eq!(lock(&registry.tasks).len, 2);

@@ -1,7 +1,8 @@
 //! Debug mode's reports: the events asyncio's debug mode gives, as `tracing`
 //! events under the `runner` target.
 //!
-//! - a poll that holds the thread longer than the slow-poll threshold;
+//! - a poll that holds the thread longer than the slow-poll threshold, while
+//!   it holds it (the watchdog) and after it returned;
 //! - a task panic nobody retrieved (always on, debug mode or not);
 //! - tasks still pending when the runner closes;
 //! - a task that lost its waker and can never run again;
@@ -100,6 +101,24 @@ pub(crate) fn slow_poll_report(task: TaskName<'_>, took: Duration, threshold: Du
         threshold_ms,
         "slow poll: task `{name}` spawned at {site} held the thread for {took_ms} ms \
          (threshold {threshold_ms} ms); move blocking work to `runner::spawn_blocking`",
+    );
+}
+
+/// The watchdog saw a poll that has held its thread longer than the
+/// threshold and has not returned yet.
+#[cold]
+pub(crate) fn still_polling(task: TaskName<'_>, held: Duration, threshold: Duration) {
+    let (held_ms, threshold_ms) = (millis(held), millis(threshold));
+    let TaskName { name, site } = task;
+    tracing::warn!(
+        target: "runner",
+        task = name,
+        spawned_at = %site,
+        held_ms,
+        threshold_ms,
+        "task `{name}` spawned at {site} still holds its thread: its poll began \
+         {held_ms} ms ago and has not returned (threshold {threshold_ms} ms); a blocking \
+         call in async code? move blocking work to `runner::spawn_blocking`",
     );
 }
 

@@ -23,17 +23,32 @@ use std::time::{Duration, Instant};
 use super::lost::LostPanics;
 use super::meta::TaskMeta;
 use super::report;
+use super::watchdog;
 use crate::Error;
 
 thread_local! {
-    /// The serial of the registered task being polled on this thread (0:
-    /// none): the parent of whatever it spawns.
-    static POLLING: Cell<u64> = const { Cell::new(0) };
+    /// The registered task being polled on this thread, and which of its
+    /// polls (serial 0: none): the parent of whatever it spawns.
+    static POLLING: Cell<PollId> = const { Cell::new(PollId::NONE) };
 }
 
-/// The serial of the task being polled on this thread, 0 if none.
-pub(crate) fn polling() -> u64 {
-    POLLING.try_with(Cell::get).unwrap_or(0)
+/// One poll of a registered task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PollId {
+    /// The task's serial; 0 for none.
+    pub(crate) serial: u64,
+    /// The poll's number: how many polls of the task had begun when it did.
+    pub(crate) poll: u64,
+}
+
+impl PollId {
+    /// No task is being polled.
+    pub(crate) const NONE: PollId = PollId { serial: 0, poll: 0 };
+}
+
+/// The poll of a registered task in progress on this thread, if any.
+pub(crate) fn polling() -> PollId {
+    POLLING.try_with(Cell::get).unwrap_or(PollId::NONE)
 }
 
 /// Serials start at 1; 0 means "no task".
@@ -80,6 +95,9 @@ pub(crate) struct Tracked {
     clock: AtomicU64,
     /// How many polls began.
     polls: AtomicU64,
+    /// The [`clock`](Self::clock) of the last poll the watchdog reported
+    /// while it held its thread (each poll is reported once).
+    live_reported: AtomicU64,
     /// How many [`PollWaker`]s are alive.
     wakers: AtomicUsize,
     /// [`WAITING`], [`WOKEN`], [`DONE`], [`LOST`].
@@ -129,11 +147,12 @@ impl Tracked {
         Tracked {
             meta,
             serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
-            parent: if main { 0 } else { polling() },
+            parent: if main { 0 } else { polling().serial },
             main,
             id: OnceLock::new(),
             clock: AtomicU64::new(nanos_at(Instant::now())),
             polls: AtomicU64::new(0),
+            live_reported: AtomicU64::new(0),
             wakers: AtomicUsize::new(0),
             flags: AtomicU8::new(0),
             on_lost,
@@ -160,7 +179,7 @@ impl Tracked {
         slow_poll: Option<Duration>,
         task: impl FnOnce() -> report::TaskName<'a>,
         cx: &mut Context<'_>,
-        poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+        poll_fn: impl FnOnce(&mut Context<'_>) -> Poll<T>,
     ) -> Poll<T> {
         if !self.main && self.id.get().is_none() {
             if let Some(id) = tokio::task::try_id() {
@@ -169,17 +188,22 @@ impl Tracked {
         }
         let start = Instant::now();
         self.flags.fetch_and(!(WAITING | WOKEN), Ordering::AcqRel);
+        let poll = self.polls.fetch_add(1, Ordering::Release) + 1;
         self.clock
             .store(POLLING_BIT | nanos_at(start), Ordering::Release);
-        self.polls.fetch_add(1, Ordering::Relaxed);
         let mut ours = self.poll_waker(spare, cx.waker());
         let waker = Waker::from(ours.clone());
+        let id = PollId {
+            serial: self.serial,
+            poll,
+        };
         let mut guard = PollGuard {
             task: self,
-            prev: (self.serial != 0).then(|| POLLING.replace(self.serial)),
+            id,
+            prev: (self.serial != 0).then(|| POLLING.replace(id)),
             end: None,
         };
-        let result = poll(&mut Context::from_waker(&waker));
+        let result = poll_fn(&mut Context::from_waker(&waker));
         drop(waker);
         let end = Instant::now();
         guard.end = Some((end, result.is_pending()));
@@ -245,6 +269,31 @@ impl Tracked {
         }
     }
 
+    /// For the watchdog: the poll in progress and when it began, if one is.
+    pub(crate) fn poll_in_progress(&self) -> Option<(PollId, Instant)> {
+        // The poll's number, then its clock, then the number again: a poll
+        // writes its number before its clock, so two equal numbers around a
+        // clock with the polling bit mean the clock is that poll's.
+        let poll = self.polls.load(Ordering::Acquire);
+        let clock = self.clock.load(Ordering::Acquire);
+        if clock & POLLING_BIT == 0 || self.polls.load(Ordering::Acquire) != poll {
+            return None;
+        }
+        let since = epoch() + Duration::from_nanos(clock & !POLLING_BIT);
+        let id = PollId {
+            serial: self.serial,
+            poll,
+        };
+        Some((id, since))
+    }
+
+    /// For the watchdog: whether `poll` is reported now (each poll is
+    /// reported once).
+    pub(crate) fn report_live(&self, poll: PollId) -> bool {
+        // Only the watchdog touches it.
+        self.live_reported.swap(poll.poll, Ordering::Relaxed) != poll.poll
+    }
+
     /// A waker of the task was woken.
     fn woken(&self) {
         self.flags.fetch_or(WOKEN, Ordering::AcqRel);
@@ -290,8 +339,10 @@ impl Tracked {
 /// ended; a poll that unwinds leaves the task done (it panicked).
 struct PollGuard<'a> {
     task: &'a Tracked,
-    /// The serial that was being polled before, if this task set its own.
-    prev: Option<u64>,
+    /// This poll.
+    id: PollId,
+    /// The poll that was in progress before, if this task set its own.
+    prev: Option<PollId>,
     /// When the poll ended and whether it returned `Pending`; `None` while
     /// it runs (or if it unwound).
     end: Option<(Instant, bool)>,
@@ -305,7 +356,10 @@ impl Drop for PollGuard<'_> {
         let (end, flag) = match self.end {
             Some((end, true)) => (end, WAITING),
             Some((end, false)) => (end, DONE),
-            None => (Instant::now(), DONE),
+            None => {
+                watchdog::unwound(self.id);
+                (Instant::now(), DONE)
+            }
         };
         self.task.clock.store(nanos_at(end), Ordering::Release);
         self.task.flags.fetch_or(flag, Ordering::AcqRel);

@@ -257,8 +257,9 @@ impl Runner {
             }
         };
         if let Some(debug) = &shared.debug {
-            // Reports made on other threads go where this thread's go.
-            debug.registry.sink.capture();
+            // Reports made on other threads go where this thread's go; the
+            // watchdog looks at the runner's polls.
+            debug.registry.begin_run();
         }
         let own = context.is_none().then_some(&mut lp.context);
         let main = MainTask::new(future, own, at, shared);
