@@ -103,7 +103,9 @@ impl Registry {
     /// runner's polls (from its first run until it closes).
     pub(crate) fn begin_run(&self) {
         self.sink.capture();
-        if !self.watched.swap(true, Ordering::AcqRel) {
+        if self.watched.swap(true, Ordering::AcqRel) {
+            watchdog::refresh();
+        } else {
             watchdog::watch(&self.watch);
         }
     }

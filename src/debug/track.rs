@@ -11,14 +11,21 @@
 //! kept no clone) or later (the clone it kept was dropped without a wake).
 //! Tokio's own primitives (timers, I/O, channels, `Notify`, join handles,
 //! `yield_now`) keep a clone until they wake it, so they are never reported.
+//!
+//! The poll clock is the watchdog's coarse clock (see `watchdog.rs`): a poll
+//! stamps its start and its end with one atomic load each. The one precise
+//! reading per poll is kept on the stack for the slow-poll check, which
+//! runs only for the polls the watchdog saw in progress ([`LONG`]).
 #![forbid(unsafe_code)]
 
 use std::cell::Cell;
 use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
+
+use futures::task::{ArcWake, waker_ref};
 
 use super::lost::LostPanics;
 use super::meta::TaskMeta;
@@ -33,7 +40,7 @@ thread_local! {
 }
 
 /// One poll of a registered task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct PollId {
     /// The task's serial; 0 for none.
     pub(crate) serial: u64,
@@ -65,18 +72,9 @@ const WOKEN: u8 = 2;
 const DONE: u8 = 4;
 /// Reported as having lost its waker.
 const LOST: u8 = 8;
-
-/// The instant the clock readings count from.
-fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
-}
-
-/// Nanoseconds from [`epoch`] to `at`.
-fn nanos_at(at: Instant) -> u64 {
-    let nanos = at.saturating_duration_since(epoch()).as_nanos();
-    u64::try_from(nanos).unwrap_or(u64::MAX) & !POLLING_BIT
-}
+/// The watchdog saw the poll in progress: it may have been slow, so its end
+/// reads the precise clock.
+const LONG: u8 = 16;
 
 /// What debug mode follows of one task.
 #[derive(Debug)]
@@ -91,17 +89,18 @@ pub(crate) struct Tracked {
     pub(crate) main: bool,
     /// Tokio's id, read at the first poll (the main task has none).
     id: OnceLock<tokio::task::Id>,
-    /// [`POLLING_BIT`] while polled, plus the time of the last change.
+    /// [`POLLING_BIT`] while polled, plus the time of the last change
+    /// (nanoseconds of the watchdog's clock).
     clock: AtomicU64,
-    /// How many polls began.
+    /// How many polls began; written by the polling thread alone.
     polls: AtomicU64,
-    /// The [`clock`](Self::clock) of the last poll the watchdog reported
-    /// while it held its thread (each poll is reported once).
-    live_reported: AtomicU64,
-    /// How many [`PollWaker`]s are alive.
+    /// How many [`PollWaker`]s outlived their poll and are alive.
     wakers: AtomicUsize,
-    /// [`WAITING`], [`WOKEN`], [`DONE`], [`LOST`].
+    /// [`WAITING`], [`WOKEN`], [`DONE`], [`LOST`], [`LONG`].
     flags: AtomicU8,
+    /// No watchdog runs (it could not be started): every poll's end reads
+    /// the precise clock.
+    unwatched: bool,
     /// What a lost waker does besides the report.
     on_lost: OnLost,
 }
@@ -150,11 +149,11 @@ impl Tracked {
             parent: if main { 0 } else { polling().serial },
             main,
             id: OnceLock::new(),
-            clock: AtomicU64::new(nanos_at(Instant::now())),
+            clock: AtomicU64::new(watchdog::coarse()),
             polls: AtomicU64::new(0),
-            live_reported: AtomicU64::new(0),
             wakers: AtomicUsize::new(0),
             flags: AtomicU8::new(0),
+            unwatched: !watchdog::running(),
             on_lost,
         }
     }
@@ -168,11 +167,10 @@ impl Tracked {
         }
     }
 
-    /// Polls the future through `poll` with a counting waker, keeping the
-    /// poll state for the dump; reports the poll if it held the thread
-    /// longer than `slow_poll` (the same two clock readings serve both).
-    /// `spare` keeps the last poll's waker when the future kept no clone of
-    /// it, for the next poll to reuse.
+    /// Polls the future through `poll_fn` with a counting waker, keeping
+    /// the poll state for the dump; reports the poll if it held the thread
+    /// longer than `slow_poll`. `spare` keeps the last poll's waker when the
+    /// future kept no clone of it, for the next poll to reuse.
     pub(crate) fn poll<'a, T>(
         self: &Arc<Self>,
         spare: &mut Spare,
@@ -181,18 +179,19 @@ impl Tracked {
         cx: &mut Context<'_>,
         poll_fn: impl FnOnce(&mut Context<'_>) -> Poll<T>,
     ) -> Poll<T> {
-        if !self.main && self.id.get().is_none() {
-            if let Some(id) = tokio::task::try_id() {
-                let _ = self.id.set(id);
-            }
+        // Only the thread polling the task writes the count.
+        let poll = self.polls.load(Ordering::Relaxed) + 1;
+        if poll == 1 {
+            self.first_poll();
         }
-        let start = Instant::now();
-        self.flags.fetch_and(!(WAITING | WOKEN), Ordering::AcqRel);
-        let poll = self.polls.fetch_add(1, Ordering::Release) + 1;
+        // Before the clock: see `poll_in_progress`.
+        self.polls.store(poll, Ordering::Release);
+        self.flags
+            .fetch_and(!(WAITING | WOKEN | LONG), Ordering::AcqRel);
         self.clock
-            .store(POLLING_BIT | nanos_at(start), Ordering::Release);
-        let mut ours = self.poll_waker(spare, cx.waker());
-        let waker = Waker::from(ours.clone());
+            .store(POLLING_BIT | watchdog::coarse(), Ordering::Release);
+        let start = Instant::now();
+        let ours = spare.ready(self, cx.waker());
         let id = PollId {
             serial: self.serial,
             poll,
@@ -201,54 +200,77 @@ impl Tracked {
             task: self,
             id,
             prev: (self.serial != 0).then(|| POLLING.replace(id)),
-            end: None,
+            unwinding: true,
         };
-        let result = poll_fn(&mut Context::from_waker(&waker));
-        drop(waker);
-        let end = Instant::now();
-        guard.end = Some((end, result.is_pending()));
+        let result = poll_fn(&mut Context::from_waker(&waker_ref(ours)));
+        guard.unwinding = false;
         drop(guard);
-        match Arc::get_mut(&mut ours) {
-            // The future kept no clone: this was the last waker.
-            Some(unique) => {
-                unique.counted = false;
-                if self.wakers.fetch_sub(1, Ordering::AcqRel) == 1 {
-                    self.last_waker_gone();
-                }
-                spare.0 = Some(ours);
-            }
-            // A clone lives on; if it is dropped meanwhile, this is the last.
-            None => drop(ours),
+        // A waker kept beyond the poll is counted before the task is marked
+        // waiting, so that its drop, wherever it happens, sees both. (The
+        // poll's own waker is never cloned here: a count above one is the
+        // future's clone.)
+        let kept = spare.kept();
+        if let Some(kept) = &kept {
+            kept.counted.store(true, Ordering::Relaxed);
+            self.wakers.fetch_add(1, Ordering::AcqRel);
         }
-        if let Some(threshold) = slow_poll {
-            let took = end.saturating_duration_since(start);
-            if took > threshold {
-                let task = task();
-                self.on_lost
-                    .sink
-                    .emit(|| report::slow_poll_report(task, took, threshold));
-            }
+        self.clock.store(watchdog::coarse(), Ordering::Release);
+        let ended = if result.is_pending() { WAITING } else { DONE };
+        let before = self.flags.fetch_or(ended, Ordering::AcqRel);
+        // The waker kept nothing, and nothing woke the task since the poll
+        // began: unless a waker from an earlier poll lives, it is lost.
+        // (`fetch_add(0)`, an RMW, not a load: it orders with the drop of a
+        // kept waker, `PollWaker::drop`, so one of the two sees the other.)
+        if kept.is_none()
+            && ended == WAITING
+            && before & (WOKEN | DONE | LOST) == 0
+            && self.wakers.fetch_add(0, Ordering::AcqRel) == 0
+        {
+            self.last_waker_gone();
+        }
+        drop(kept);
+        if before & LONG != 0 || self.unwatched {
+            self.after_long_poll(start, slow_poll, task);
         }
         result
     }
 
-    /// The waker for a poll: the spare one if there is one, else a new one.
-    fn poll_waker(self: &Arc<Self>, spare: &mut Spare, tokio_waker: &Waker) -> Arc<PollWaker> {
-        self.wakers.fetch_add(1, Ordering::AcqRel);
-        if let Some(mut reused) = spare.0.take() {
-            if let Some(w) = Arc::get_mut(&mut reused) {
-                w.counted = true;
-                if !w.inner.will_wake(tokio_waker) {
-                    w.inner = tokio_waker.clone();
-                }
-                return reused;
+    /// The task's first poll: Tokio's id is known now.
+    #[cold]
+    fn first_poll(&self) {
+        if !self.main {
+            if let Some(id) = tokio::task::try_id() {
+                let _ = self.id.set(id);
             }
         }
-        Arc::new(PollWaker {
-            inner: tokio_waker.clone(),
-            task: self.clone(),
-            counted: true,
-        })
+    }
+
+    /// A poll the watchdog saw in progress has ended: it is stamped with the
+    /// precise clock, and reported if it held the thread longer than
+    /// `slow_poll`.
+    #[cold]
+    fn after_long_poll<'a>(
+        &self,
+        start: Instant,
+        slow_poll: Option<Duration>,
+        task: impl FnOnce() -> report::TaskName<'a>,
+    ) {
+        let end = Instant::now();
+        self.clock.store(watchdog::nanos_at(end), Ordering::Release);
+        let Some(threshold) = slow_poll else { return };
+        let took = end.saturating_duration_since(start);
+        if took > threshold {
+            let task = task();
+            self.on_lost
+                .sink
+                .emit(|| report::slow_poll_report(task, took, threshold));
+        }
+    }
+
+    /// For the watchdog: it saw the poll in progress, so the poll's end
+    /// checks how long it took.
+    pub(crate) fn mark_long(&self) {
+        self.flags.fetch_or(LONG, Ordering::AcqRel);
     }
 
     /// The task is going away (dropped or cancelled): wakers dropped with
@@ -262,15 +284,15 @@ impl Tracked {
         let clock = self.clock.load(Ordering::Acquire);
         Seen {
             polling: clock & POLLING_BIT != 0,
-            since: epoch() + Duration::from_nanos(clock & !POLLING_BIT),
+            since: watchdog::instant_at(clock & !POLLING_BIT),
             polls: self.polls.load(Ordering::Relaxed),
             lost: self.flags.load(Ordering::Acquire) & LOST != 0,
             id: self.id.get().copied(),
         }
     }
 
-    /// For the watchdog: the poll in progress and when it began, if one is.
-    pub(crate) fn poll_in_progress(&self) -> Option<(PollId, Instant)> {
+    /// For the watchdog: the poll in progress, if one is.
+    pub(crate) fn poll_in_progress(&self) -> Option<PollId> {
         // The poll's number, then its clock, then the number again: a poll
         // writes its number before its clock, so two equal numbers around a
         // clock with the polling bit mean the clock is that poll's.
@@ -279,19 +301,10 @@ impl Tracked {
         if clock & POLLING_BIT == 0 || self.polls.load(Ordering::Acquire) != poll {
             return None;
         }
-        let since = epoch() + Duration::from_nanos(clock & !POLLING_BIT);
-        let id = PollId {
+        Some(PollId {
             serial: self.serial,
             poll,
-        };
-        Some((id, since))
-    }
-
-    /// For the watchdog: whether `poll` is reported now (each poll is
-    /// reported once).
-    pub(crate) fn report_live(&self, poll: PollId) -> bool {
-        // Only the watchdog touches it.
-        self.live_reported.swap(poll.poll, Ordering::Relaxed) != poll.poll
+        })
     }
 
     /// A waker of the task was woken.
@@ -335,17 +348,16 @@ impl Tracked {
     }
 }
 
-/// Ends a poll: puts the thread's polling task back and records how the poll
-/// ended; a poll that unwinds leaves the task done (it panicked).
+/// Ends a poll: puts the thread's polling task back; a poll that unwinds
+/// leaves the task done (it panicked).
 struct PollGuard<'a> {
     task: &'a Tracked,
     /// This poll.
     id: PollId,
     /// The poll that was in progress before, if this task set its own.
     prev: Option<PollId>,
-    /// When the poll ended and whether it returned `Pending`; `None` while
-    /// it runs (or if it unwound).
-    end: Option<(Instant, bool)>,
+    /// Still set when the poll unwinds.
+    unwinding: bool,
 }
 
 impl Drop for PollGuard<'_> {
@@ -353,16 +365,19 @@ impl Drop for PollGuard<'_> {
         if let Some(prev) = self.prev {
             let _ = POLLING.try_with(|p| p.set(prev));
         }
-        let (end, flag) = match self.end {
-            Some((end, true)) => (end, WAITING),
-            Some((end, false)) => (end, DONE),
-            None => {
-                watchdog::unwound(self.id);
-                (Instant::now(), DONE)
-            }
-        };
-        self.task.clock.store(nanos_at(end), Ordering::Release);
-        self.task.flags.fetch_or(flag, Ordering::AcqRel);
+        if self.unwinding {
+            self.unwound();
+        }
+    }
+}
+
+impl PollGuard<'_> {
+    #[cold]
+    fn unwound(&self) {
+        watchdog::unwound(self.id);
+        let task = self.task;
+        task.clock.store(watchdog::coarse(), Ordering::Release);
+        task.flags.fetch_or(DONE, Ordering::AcqRel);
     }
 }
 
@@ -372,6 +387,41 @@ impl Drop for PollGuard<'_> {
 #[derive(Debug, Default)]
 pub(crate) struct Spare(Option<Arc<PollWaker>>);
 
+impl Spare {
+    /// The waker for a poll of `task`: the spare one (unique: nothing could
+    /// clone it since its poll ended), else a new one.
+    fn ready(&mut self, task: &Arc<Tracked>, tokio_waker: &Waker) -> &Arc<PollWaker> {
+        match &mut self.0 {
+            Some(spare) if spare.inner.will_wake(tokio_waker) => {}
+            slot => Self::renew(slot, task, tokio_waker),
+        }
+        self.0.as_ref().expect("made ready above")
+    }
+
+    /// A spare waker for another Tokio waker, or a new one.
+    #[cold]
+    fn renew(slot: &mut Option<Arc<PollWaker>>, task: &Arc<Tracked>, tokio_waker: &Waker) {
+        if let Some(spare) = slot.as_mut().and_then(Arc::get_mut) {
+            spare.inner.clone_from(tokio_waker);
+            return;
+        }
+        *slot = Some(Arc::new(PollWaker {
+            inner: tokio_waker.clone(),
+            task: task.clone(),
+            counted: AtomicBool::new(false),
+        }));
+    }
+
+    /// After a poll: the poll's waker if the future kept a clone of it (it
+    /// is spare no more), else `None` (it stays, for the next poll).
+    fn kept(&mut self) -> Option<Arc<PollWaker>> {
+        match &self.0 {
+            Some(waker) if Arc::strong_count(waker) > 1 => self.0.take(),
+            _ => None,
+        }
+    }
+}
+
 /// The waker a tracked task's future gets for a poll: Tokio's, plus the
 /// count of live wakers and the wake flag.
 #[derive(Debug)]
@@ -380,28 +430,24 @@ pub(crate) struct PollWaker {
     inner: Waker,
     /// The task it wakes.
     task: Arc<Tracked>,
-    /// Counted in the task's live wakers (not while kept as a spare).
-    counted: bool,
+    /// Kept beyond its poll, and so counted in the task's live wakers.
+    counted: AtomicBool,
 }
 
-impl Wake for PollWaker {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.inner.wake_by_ref();
+impl ArcWake for PollWaker {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.inner.wake_by_ref();
         // After Tokio's wake: a poll that begins before this line may clear
         // the flag, but then Tokio already owes the task another poll, and a
         // report can at worst come one poll early, never for a task that
         // will run again.
-        self.task.woken();
+        arc_self.task.woken();
     }
 }
 
 impl Drop for PollWaker {
     fn drop(&mut self) {
-        if self.counted && self.task.wakers.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if *self.counted.get_mut() && self.task.wakers.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.task.last_waker_gone();
         }
     }

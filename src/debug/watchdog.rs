@@ -11,6 +11,19 @@
 //! taken with `try_lock`, and a busy one is skipped until the next tick.
 //! With no runner to watch it sleeps until one comes.
 //!
+//! It also keeps debug mode's clock: at each tick it stores the time in
+//! [`COARSE`], which polls and spawns read instead of the system clock (one
+//! load instead of a clock reading and a conversion). The clock is behind by
+//! at most a tick, so a poll's stamps are early by as much: the dump's
+//! "for how long" is rounded up by at most a tick. How long a poll held its
+//! thread is judged on the watchdog's own readings: a poll it has seen in
+//! progress at two ticks further apart than the threshold has held its
+//! thread at least that long. Each poll it sees is marked ([`mark_long`]),
+//! and only a marked poll reads the precise clock when it ends, for the
+//! slow-poll report after the poll.
+//!
+//! [`mark_long`]: super::track::Tracked::mark_long
+//!
 //! A poll that panics runs the panic hook before it unwinds, and with
 //! `RUST_BACKTRACE` set the hook can hold the thread past the threshold
 //! while it prints the backtrace. That is no blocking call: a hook that
@@ -19,6 +32,8 @@
 //! unwinds, either).
 #![forbid(unsafe_code)]
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -43,7 +58,51 @@ static THREAD: OnceLock<Option<Thread>> = OnceLock::new();
 /// themselves), with the watchdog's tick when they were marked.
 static UNWINDING: Mutex<Vec<(PollId, u64)>> = Mutex::new(Vec::new());
 /// The watchdog's ticks so far.
-static TICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static TICKS: AtomicU64 = AtomicU64::new(0);
+/// Debug mode's clock: nanoseconds from [`epoch`] at the last tick (or run
+/// start); 0 while no watchdog runs, and then [`coarse`] reads the system
+/// clock.
+static COARSE: AtomicU64 = AtomicU64::new(0);
+
+/// The instant debug mode's clock counts from.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// Nanoseconds from [`epoch`] to `at` (63 bits: the top one is the poll
+/// clock's polling bit).
+pub(crate) fn nanos_at(at: Instant) -> u64 {
+    let nanos = at.saturating_duration_since(epoch()).as_nanos();
+    u64::try_from(nanos).unwrap_or(u64::MAX) & (u64::MAX >> 1)
+}
+
+/// The instant `nanos` after [`epoch`].
+pub(crate) fn instant_at(nanos: u64) -> Instant {
+    epoch() + Duration::from_nanos(nanos)
+}
+
+/// Debug mode's clock: the time of the watchdog's last tick, as
+/// [`nanos_at`] gives it.
+#[inline]
+pub(crate) fn coarse() -> u64 {
+    match COARSE.load(Ordering::Relaxed) {
+        0 => precise(),
+        nanos => nanos,
+    }
+}
+
+/// The system clock, as [`nanos_at`] gives it (while no watchdog runs).
+#[cold]
+fn precise() -> u64 {
+    nanos_at(Instant::now())
+}
+
+/// Whether the watchdog runs (then [`coarse`] follows it, and it marks
+/// the polls that may be slow).
+pub(crate) fn running() -> bool {
+    matches!(THREAD.get(), Some(Some(_)))
+}
 
 /// Watches `watch`'s polls until its runner closes.
 pub(crate) fn watch(watch: &Arc<Watch>) {
@@ -57,7 +116,17 @@ pub(crate) fn watch(watch: &Arc<Watch>) {
             .map(|handle| handle.thread().clone())
     });
     if let Some(thread) = thread {
+        // Fresh for the run about to start, however long the watchdog slept.
+        COARSE.store(nanos_at(Instant::now()).max(1), Ordering::Relaxed);
         thread.unpark();
+    }
+}
+
+/// A run begins: debug mode's clock is brought up to date, however long
+/// the watchdog has been asleep.
+pub(crate) fn refresh() {
+    if running() {
+        COARSE.store(nanos_at(Instant::now()).max(1), Ordering::Relaxed);
     }
 }
 
@@ -88,6 +157,7 @@ pub(crate) fn unwound(poll: PollId) {
 /// The watchdog's loop.
 fn run() {
     let mut watched: Vec<Weak<Watch>> = Vec::new();
+    let mut seen = Sightings::default();
     loop {
         if let Some(mut list) = try_lock(&WATCHED) {
             list.retain(|w| w.upgrade().is_some_and(|w| !w.is_closing()));
@@ -95,28 +165,39 @@ fn run() {
         }
         let live: Vec<Arc<Watch>> = watched.iter().filter_map(Weak::upgrade).collect();
         if live.is_empty() {
+            seen = Sightings::default();
             // Until `watch` unparks it.
             std::thread::park();
             continue;
         }
         let now = Instant::now();
-        let tick = TICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        COARSE.store(nanos_at(now).max(1), Ordering::Relaxed);
+        let tick = TICKS.fetch_add(1, Ordering::Relaxed) + 1;
         let unwinding: Vec<PollId> = match try_lock(&UNWINDING) {
             Some(mut marked) => {
                 // A mark older than the last tick whose poll is not in
                 // progress any more (a panic caught inside the poll) goes.
-                marked.retain(|(poll, at)| *at + 1 >= tick || in_progress(&live, *poll));
+                marked.retain(|(poll, at)| *at + 1 >= tick || seen.first.contains_key(poll));
                 marked.iter().map(|(poll, _)| *poll).collect()
             }
             None => Vec::new(),
         };
+        let mut next = Sightings::default();
         for watch in &live {
-            look(watch, now, &unwinding);
+            look(watch, now, &unwinding, &seen, &mut next);
         }
+        seen = next;
         let threshold = live.iter().map(|w| w.slow_poll).min();
         drop(live);
         std::thread::park_timeout(period(threshold.unwrap_or(MAX_PERIOD)));
     }
+}
+
+/// The polls the watchdog saw in progress at its last tick.
+#[derive(Debug, Default)]
+struct Sightings {
+    /// Each poll, when it was first seen, and whether it was reported.
+    first: HashMap<PollId, (Instant, bool)>,
 }
 
 /// How long the watchdog sleeps between two looks at runners whose
@@ -125,30 +206,23 @@ fn period(threshold: Duration) -> Duration {
     (threshold / 4).clamp(MIN_PERIOD, MAX_PERIOD)
 }
 
-/// Whether `poll` is in progress in one of the `live` runners.
-fn in_progress(live: &[Arc<Watch>], poll: PollId) -> bool {
-    let mut found = false;
-    for watch in live {
-        watch.try_each(|task| {
-            found |= task.serial == poll.serial
-                && task.poll_in_progress().is_some_and(|(p, _)| p == poll);
-        });
-    }
-    found
-}
-
-/// Reports each poll of `watch`'s runner that has held its thread longer
-/// than the threshold, once per poll, except those that are `unwinding`.
-fn look(watch: &Watch, now: Instant, unwinding: &[PollId]) {
+/// Reports each poll of `watch`'s runner seen in progress further apart
+/// than the threshold, once per poll, except those that are `unwinding`;
+/// marks each poll seen, so that its end checks how long it took.
+fn look(watch: &Watch, now: Instant, unwinding: &[PollId], seen: &Sightings, next: &mut Sightings) {
     let mut held = Vec::new();
     watch.try_each(|task| {
-        let Some((poll, since)) = task.poll_in_progress() else {
+        let Some(poll) = task.poll_in_progress() else {
             return;
         };
-        let so_far = now.saturating_duration_since(since);
-        if so_far > watch.slow_poll && !unwinding.contains(&poll) && task.report_live(poll) {
+        task.mark_long();
+        let (first, mut reported) = seen.first.get(&poll).copied().unwrap_or((now, false));
+        let so_far = now.saturating_duration_since(first);
+        if !reported && so_far > watch.slow_poll && !unwinding.contains(&poll) {
+            reported = true;
             held.push((task.clone(), so_far));
         }
+        next.first.insert(poll, (first, reported));
     });
     // Reported outside the task list's lock.
     for (task, for_how_long) in held {
