@@ -75,9 +75,10 @@ fn a_stuck_test_fails_on_time_and_prints_the_stuck_task() {
         output.contains("runner task dump: 2 live tasks"),
         "{output}"
     );
+    // Its own line (the main task's line names it too, as the task it awaits).
     let task = output
         .lines()
-        .find(|l| l.contains("`stuck-task`"))
+        .find(|l| l.trim_start().starts_with("`stuck-task`"))
         .unwrap_or_else(|| panic!("no stuck-task line in:\n{output}"));
     assert!(task.contains(": idle for "), "{task}");
     let at = task
@@ -96,6 +97,7 @@ fn a_stuck_test_fails_on_time_and_prints_the_stuck_task() {
         .find(|l| l.contains("`main` run at "))
         .unwrap();
     assert!(main.contains(file!()), "the test's own line: {main}");
+    assert!(main.contains(", awaiting `stuck-task` (id "), "{main}");
 }
 
 #[runner::test(timeout = "60s")]

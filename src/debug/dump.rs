@@ -9,6 +9,7 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::awaits;
 use super::registry::Registry;
 use super::track::Tracked;
 
@@ -59,6 +60,8 @@ pub(crate) enum Gap {
     DebugOffElsewhere,
     /// The task list's lock stayed taken.
     Busy,
+    /// The await edges' lock stayed taken: who awaits whom is left out.
+    AwaitsBusy,
 }
 
 /// One task in a [`TaskDump`].
@@ -98,6 +101,19 @@ pub struct DumpEntry {
     lost_waker: bool,
     /// The main task of a run.
     main: bool,
+    /// The tasks whose `JoinHandle` it awaits.
+    awaits: Vec<Awaited>,
+}
+
+/// A task another one awaits, as its dump entry names it.
+#[derive(Debug, Clone)]
+struct Awaited {
+    /// Its name, or `"unnamed"`.
+    name: String,
+    /// Tokio's id, where known.
+    id: Option<tokio::task::Id>,
+    /// Its index in the dump, if the dump lists it.
+    index: Option<usize>,
 }
 
 /// Whether a task is being polled right now or waits to be woken.
@@ -171,6 +187,7 @@ impl TaskDump {
                 polls: None,
                 lost_waker: false,
                 main: true,
+                awaits: Vec::new(),
             }],
             gaps: vec![Gap::DebugOff],
             taken_at: Instant::now(),
@@ -181,6 +198,7 @@ impl TaskDump {
     /// parent, siblings in spawn order; a task whose parent is gone (or was
     /// not a runner task) is a root.
     fn from_tracked(tasks: &[Arc<Tracked>]) -> Self {
+        let edges = awaits::snapshot(tasks);
         let taken_at = Instant::now();
         let mut by_serial: HashMap<u64, usize> = HashMap::with_capacity(tasks.len());
         for (i, t) in tasks.iter().enumerate() {
@@ -201,14 +219,35 @@ impl TaskDump {
         // Depth-first, with the parent's index in `out`.
         let mut stack: Vec<(usize, Option<usize>, usize)> =
             roots.iter().rev().map(|&i| (i, None, 0)).collect();
+        let mut at_of: HashMap<u64, usize> = HashMap::with_capacity(tasks.len());
         while let Some((i, parent, depth)) = stack.pop() {
             let at = out.len();
+            at_of.insert(tasks[i].serial, at);
             out.push(DumpEntry::of(&tasks[i], parent, depth, taken_at));
             stack.extend(children[i].iter().rev().map(|&c| (c, Some(at), depth + 1)));
         }
+        let mut gaps = Vec::new();
+        match edges {
+            Some(edges) => {
+                for (awaiter, awaited) in edges {
+                    let Some(&at) = at_of.get(&awaiter) else {
+                        continue;
+                    };
+                    out[at].awaits = awaited
+                        .iter()
+                        .map(|t| Awaited {
+                            name: t.meta.task_name().name.to_owned(),
+                            id: t.seen().id,
+                            index: at_of.get(&t.serial).copied(),
+                        })
+                        .collect();
+                }
+            }
+            None => gaps.push(Gap::AwaitsBusy),
+        }
         TaskDump {
             tasks: out,
-            gaps: Vec::new(),
+            gaps,
             taken_at,
         }
     }
@@ -313,6 +352,7 @@ impl DumpEntry {
             polls: Some(seen.polls),
             lost_waker: seen.lost,
             main: t.main,
+            awaits: Vec::new(),
         }
     }
 
@@ -367,6 +407,33 @@ impl DumpEntry {
     pub fn is_main(&self) -> bool {
         self.main
     }
+
+    /// The indices, in the dump, of the tasks whose
+    /// [`JoinHandle`](crate::JoinHandle) this task awaits (debug mode only):
+    /// asyncio's await graph. A cycle of them is a deadlock, which debug
+    /// mode reports at WARN when it forms.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::Runner::builder().debug(true).build().run(async {
+    ///     let worker = runner::task::Builder::new().name("worker").spawn(async {
+    ///         // Meanwhile the main task awaits this one.
+    ///         tokio::task::yield_now().await;
+    ///         runner::task::dump()
+    ///     });
+    ///     let dump = worker.unwrap().await.unwrap();
+    ///     let main = dump.iter().next().unwrap();
+    ///     let awaited: Vec<_> = main.awaiting().map(|i| dump.iter().nth(i).unwrap().name()).collect();
+    ///     assert_eq!(awaited, ["worker"]);
+    /// })?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn awaiting(&self) -> impl Iterator<Item = usize> + '_ {
+        self.awaits.iter().filter_map(|a| a.index)
+    }
 }
 
 impl fmt::Display for TaskDump {
@@ -392,6 +459,9 @@ impl fmt::Display for TaskDump {
                     "could not look: the task list's lock stayed taken (a thread may be \
                      stuck while spawning or dropping a task)"
                 }
+                Gap::AwaitsBusy => {
+                    "who awaits whom is left out: the await edges' lock stayed taken"
+                }
             };
             writeln!(f, "  ({note})")?;
         }
@@ -400,7 +470,7 @@ impl fmt::Display for TaskDump {
 }
 
 impl fmt::Display for DumpEntry {
-    /// `` `name` (id 12) spawned at file:line:col: idle for 1.2 s, 3 polls ``
+    /// `` `name` (id 12) spawned at file:line:col: idle for 1.2 s, 3 polls, awaiting `other` (id 13) ``
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "`{}`", self.name())?;
         if let Some(id) = self.id {
@@ -423,6 +493,13 @@ impl fmt::Display for DumpEntry {
         }
         if self.lost_waker {
             write!(f, ", LOST WAKER: nothing can wake it")?;
+        }
+        for (i, awaited) in self.awaits.iter().enumerate() {
+            let lead = if i == 0 { ", awaiting" } else { "," };
+            write!(f, "{lead} `{}`", awaited.name)?;
+            if let Some(id) = awaited.id {
+                write!(f, " (id {id})")?;
+            }
         }
         Ok(())
     }

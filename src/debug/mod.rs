@@ -8,6 +8,8 @@
 //! - `meta.rs`: a task's name and spawn site as debug mode records them;
 //! - `track.rs`: what debug mode follows per task while it lives (poll
 //!   state and clock, parent, live wakers);
+//! - `awaits.rs`: which task awaits which through `JoinHandle`s, and the
+//!   deadlock a cycle of awaits is;
 //! - `registry.rs`: a runner's live tasks, for the report at close and the
 //!   dump;
 //! - `dump.rs`: [`TaskDump`](crate::task::TaskDump), the snapshot
@@ -19,6 +21,7 @@
 //!   it still does.
 #![forbid(unsafe_code)]
 
+pub(crate) mod awaits;
 pub(crate) mod dump;
 pub(crate) mod lost;
 pub(crate) mod meta;

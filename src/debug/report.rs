@@ -122,6 +122,31 @@ pub(crate) fn still_polling(task: TaskName<'_>, held: Duration, threshold: Durat
     );
 }
 
+/// Tasks await each other's `JoinHandle`s in a cycle: none can finish.
+#[cold]
+pub(crate) fn await_cycle(cycle: &[TaskName<'_>]) {
+    let Some(first) = cycle.first() else { return };
+    let mut chain = String::new();
+    for (i, TaskName { name, site }) in cycle.iter().enumerate() {
+        let link = match i {
+            0 => "",
+            1 => " awaits ",
+            _ => ", which awaits ",
+        };
+        chain.push_str(&format!("{link}`{name}` spawned at {site}"));
+    }
+    let tasks: Vec<&str> = cycle.iter().map(|t| t.name).collect();
+    let tasks = tasks.join(", ");
+    tracing::warn!(
+        target: "runner",
+        tasks,
+        cycle = %chain,
+        "deadlock: {chain}, which awaits `{}`: each awaits the next one's JoinHandle, \
+         so none of them can ever finish",
+        first.name,
+    );
+}
+
 /// Milliseconds rounded to a tenth, so fields print short (`150.2`).
 fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e4).round() / 10.0

@@ -101,6 +101,11 @@ pub(crate) struct Tracked {
     /// No watchdog runs (it could not be started): every poll's end reads
     /// the precise clock.
     unwatched: bool,
+    /// The serial of the task awaiting this one's `JoinHandle` (0: none);
+    /// see `awaits.rs`.
+    pub(crate) awaited_by: AtomicU64,
+    /// The awaiter's poll that last polled the handle.
+    pub(crate) awaited_at: AtomicU64,
     /// What a lost waker does besides the report.
     on_lost: OnLost,
 }
@@ -154,6 +159,8 @@ impl Tracked {
             wakers: AtomicUsize::new(0),
             flags: AtomicU8::new(0),
             unwatched: !watchdog::running(),
+            awaited_by: AtomicU64::new(0),
+            awaited_at: AtomicU64::new(0),
             on_lost,
         }
     }
@@ -271,6 +278,11 @@ impl Tracked {
     /// checks how long it took.
     pub(crate) fn mark_long(&self) {
         self.flags.fetch_or(LONG, Ordering::AcqRel);
+    }
+
+    /// How many polls of the task began.
+    pub(crate) fn polls(&self) -> u64 {
+        self.polls.load(Ordering::Acquire)
     }
 
     /// The task is going away (dropped or cancelled): wakers dropped with

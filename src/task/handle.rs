@@ -14,6 +14,7 @@ use super::CancelHandle;
 use super::join_error;
 use super::wrapper::Outcome;
 use crate::cancel;
+use crate::debug::awaits;
 use crate::debug::track::Tracked;
 
 /// An owned permission to await a runner task, like
@@ -190,6 +191,16 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        match &self.tracked {
+            None => self.poll_output(cx),
+            Some(_) => self.poll_tracked(cx),
+        }
+    }
+}
+
+impl<T> JoinHandle<T> {
+    /// Polls Tokio's handle and unwraps the runner's outcome.
+    fn poll_output(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<T, JoinError>> {
         Poll::Ready(match ready!(Pin::new(&mut self.inner).poll(cx)) {
             Ok(Outcome::Value(value)) => Ok(value),
             // Retrieved: no report.
@@ -199,6 +210,26 @@ impl<T> Future for JoinHandle<T> {
             // Cancelled, or a panic while being dropped (reported then).
             Err(err) => Err(err),
         })
+    }
+
+    /// Debug mode: the task being polled awaits this one until the output
+    /// is ready.
+    #[inline(never)]
+    fn poll_tracked(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<T, JoinError>> {
+        let polled = self.poll_output(cx);
+        if let Some(tracked) = &self.tracked {
+            awaits::polled(tracked, polled.is_pending());
+        }
+        polled
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        if let Some(tracked) = &self.tracked {
+            // Its await, if one was going on, is over.
+            awaits::ended(tracked);
+        }
     }
 }
 
