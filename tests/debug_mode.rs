@@ -456,3 +456,35 @@ fn run_after_the_runtime_factory_failed_is_explained() {
         "{misuse:#?}"
     );
 }
+
+#[test]
+fn blocking_work_running_at_close_is_not_reported_as_a_pending_task() {
+    let capture = Capture::new();
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    capture.during(|| {
+        let mut runner = Runner::builder()
+            .debug(true)
+            .shutdown_timeout(Duration::from_millis(10))
+            .build();
+        runner
+            .run(async move {
+                let (started, on_pool) = oneshot::channel();
+                runner::task::Builder::new()
+                    .name("copy")
+                    .spawn_blocking(move || {
+                        let _ = started.send(());
+                        let _ = wait.recv();
+                    })
+                    .unwrap();
+                on_pool.await.unwrap();
+            })
+            .unwrap();
+        runner.close();
+    });
+    release.send(()).unwrap();
+    let pending = capture.reports_containing("still pending");
+    assert!(pending.is_empty(), "{pending:#?}");
+    // Close says what it left behind, as without debug mode.
+    let left = capture.reports_containing("still running after the shutdown timeout");
+    assert_eq!(left.len(), 1, "{:#?}", capture.reports());
+}

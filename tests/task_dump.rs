@@ -253,3 +253,66 @@ fn blocking_work_takes_the_dump_of_its_runner() {
     assert!(names.contains(&"main"), "{dump}");
     assert!(names.contains(&"sibling"), "{dump}");
 }
+
+#[test]
+fn blocking_work_is_listed_running_on_the_pool_or_queued_and_for_how_long() {
+    // One blocking thread: the second closure waits for the first.
+    let mut runner = Runner::builder()
+        .debug(true)
+        .handle_sigint(false)
+        .runtime(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .max_blocking_threads(1)
+                .enable_all()
+                .build()
+        })
+        .build();
+    runner
+        .run(async {
+            let (started_tx, started) = mpsc::channel();
+            let (release, released) = mpsc::channel::<()>();
+            let running_line = line!() + 1;
+            let running = Builder::new().name("copy").spawn_blocking(move || {
+                started_tx.send(()).unwrap();
+                released.recv().unwrap();
+            });
+            started.recv().unwrap();
+            let queued_line = line!() + 1;
+            let queued = Builder::new().name("queued-copy").spawn_blocking(|| 7);
+            let dump = dump();
+            let text = dump.to_string();
+            let find = |name| dump.iter().find(|t| t.name() == name).unwrap();
+            let (copy, waiting) = (find("copy"), find("queued-copy"));
+            assert!(copy.is_blocking() && waiting.is_blocking(), "{text}");
+            assert!(matches!(copy.state(), TaskState::Blocking { .. }), "{text}");
+            assert!(
+                matches!(waiting.state(), TaskState::Queued { .. }),
+                "{text}"
+            );
+            assert_eq!(copy.spawned_at().line(), running_line, "{text}");
+            assert_eq!(waiting.spawned_at().line(), queued_line, "{text}");
+            assert_eq!(copy.parent(), Some(0), "spawned by the main task: {text}");
+            assert_eq!(copy.polls(), None, "blocking work is not polled: {text}");
+            assert!(copy.state().elapsed().is_some() && waiting.state().elapsed().is_some());
+            let line_of = |name: &str| text.lines().find(|l| l.contains(name)).unwrap();
+            assert!(
+                line_of("`copy`").contains(": running on the blocking pool for "),
+                "{text}"
+            );
+            assert!(
+                line_of("`queued-copy`").contains(": queued for the blocking pool for "),
+                "{text}"
+            );
+            assert!(!main_task_of(&dump).is_blocking());
+            release.send(()).unwrap();
+            running.unwrap().await.unwrap();
+            assert_eq!(queued.unwrap().await.unwrap(), 7);
+            let dump = runner::task::dump();
+            assert!(dump.iter().all(|t| !t.is_blocking()), "{dump}");
+        })
+        .unwrap();
+}
+
+fn main_task_of(dump: &runner::task::TaskDump) -> &runner::task::DumpEntry {
+    dump.iter().next().unwrap()
+}

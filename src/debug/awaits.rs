@@ -182,11 +182,11 @@ mod tests {
 
     use super::*;
     use crate::debug::meta::TaskMeta;
-    use crate::debug::track::OnLost;
+    use crate::debug::track::{OnLost, Role};
 
     fn task(name: &str) -> Arc<Tracked> {
         let meta = TaskMeta::new(Some(name), Location::caller());
-        Arc::new(Tracked::new(meta, false, OnLost::default()))
+        Arc::new(Tracked::new(meta, Role::Task, OnLost::default()))
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::awaits;
 use super::registry::Registry;
-use super::track::Tracked;
+use super::track::{Role, Tracked};
 
 /// A snapshot of the live tasks of a runner: what [`dump`](crate::task::dump) returns.
 ///
@@ -101,6 +101,8 @@ pub struct DumpEntry {
     lost_waker: bool,
     /// The main task of a run.
     main: bool,
+    /// Blocking work (`spawn_blocking`).
+    blocking: bool,
     /// The tasks whose `JoinHandle` it awaits.
     awaits: Vec<Awaited>,
 }
@@ -116,7 +118,9 @@ struct Awaited {
     index: Option<usize>,
 }
 
-/// Whether a task is being polled right now or waits to be woken.
+/// Whether a task is being polled right now or waits to be woken; for
+/// blocking work, whether it runs on the blocking pool or waits for a thread
+/// of it.
 ///
 /// # Examples
 ///
@@ -146,13 +150,32 @@ pub enum TaskState {
     },
     /// Not tracked: debug mode is off.
     Unknown,
+    /// Blocking work ([`spawn_blocking`](crate::spawn_blocking)) running on
+    /// the blocking pool, since `since`.
+    Blocking {
+        /// When its closure started.
+        since: Instant,
+        /// How long it had run when the dump was taken.
+        elapsed: Duration,
+    },
+    /// Blocking work waiting for a thread of the blocking pool (all of them
+    /// are busy), since it was spawned.
+    Queued {
+        /// When it was spawned.
+        since: Instant,
+        /// How long it had waited when the dump was taken.
+        elapsed: Duration,
+    },
 }
 
 impl TaskState {
     /// How long the task had been polled, or idle, when the dump was taken.
     pub fn elapsed(&self) -> Option<Duration> {
         match self {
-            TaskState::Polling { elapsed, .. } | TaskState::Idle { elapsed, .. } => Some(*elapsed),
+            TaskState::Polling { elapsed, .. }
+            | TaskState::Idle { elapsed, .. }
+            | TaskState::Blocking { elapsed, .. }
+            | TaskState::Queued { elapsed, .. } => Some(*elapsed),
             TaskState::Unknown => None,
         }
     }
@@ -187,6 +210,7 @@ impl TaskDump {
                 polls: None,
                 lost_waker: false,
                 main: true,
+                blocking: false,
                 awaits: Vec::new(),
             }],
             gaps: vec![Gap::DebugOff],
@@ -212,7 +236,7 @@ impl TaskDump {
                 _ => roots.push(i),
             }
         }
-        let order = |v: &mut Vec<usize>| v.sort_by_key(|&i| (!tasks[i].main, tasks[i].serial));
+        let order = |v: &mut Vec<usize>| v.sort_by_key(|&i| (!tasks[i].is_main(), tasks[i].serial));
         order(&mut roots);
         children.iter_mut().for_each(order);
         let mut out = Vec::with_capacity(tasks.len());
@@ -331,16 +355,13 @@ impl DumpEntry {
     fn of(t: &Tracked, parent: Option<usize>, depth: usize, taken_at: Instant) -> Self {
         let seen = t.seen();
         let elapsed = taken_at.saturating_duration_since(seen.since);
-        let state = if seen.polling {
-            TaskState::Polling {
-                since: seen.since,
-                elapsed,
-            }
-        } else {
-            TaskState::Idle {
-                since: seen.since,
-                elapsed,
-            }
+        let since = seen.since;
+        let blocking = t.role == Role::Blocking;
+        let state = match (blocking, seen.polling) {
+            (false, true) => TaskState::Polling { since, elapsed },
+            (false, false) => TaskState::Idle { since, elapsed },
+            (true, true) => TaskState::Blocking { since, elapsed },
+            (true, false) => TaskState::Queued { since, elapsed },
         };
         DumpEntry {
             id: seen.id,
@@ -349,9 +370,10 @@ impl DumpEntry {
             parent,
             depth,
             state,
-            polls: Some(seen.polls),
+            polls: (!blocking).then_some(seen.polls),
             lost_waker: seen.lost,
-            main: t.main,
+            main: t.is_main(),
+            blocking,
             awaits: Vec::new(),
         }
     }
@@ -406,6 +428,37 @@ impl DumpEntry {
     /// Whether this is the main task of a run.
     pub fn is_main(&self) -> bool {
         self.main
+    }
+
+    /// Whether this is blocking work, a closure given to
+    /// [`spawn_blocking`](crate::spawn_blocking) (debug mode only): its
+    /// [`state`](Self::state) is [`TaskState::Blocking`] or
+    /// [`TaskState::Queued`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), runner::Error> {
+    /// runner::Runner::builder().debug(true).build().run(async {
+    ///     let (started, on_pool) = std::sync::mpsc::channel();
+    ///     let (release, released) = std::sync::mpsc::channel::<()>();
+    ///     let copy = runner::task::Builder::new().name("copy").spawn_blocking(move || {
+    ///         started.send(()).unwrap();
+    ///         released.recv().unwrap();
+    ///     });
+    ///     on_pool.recv().unwrap();
+    ///     let dump = runner::task::dump();
+    ///     let entry = dump.iter().find(|t| t.name() == "copy").unwrap();
+    ///     assert!(entry.is_blocking());
+    ///     assert!(matches!(entry.state(), runner::task::TaskState::Blocking { .. }));
+    ///     release.send(()).unwrap();
+    ///     copy.unwrap().await.unwrap();
+    /// })?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn is_blocking(&self) -> bool {
+        self.blocking
     }
 
     /// The indices, in the dump, of the tasks whose
@@ -483,6 +536,12 @@ impl fmt::Display for DumpEntry {
                 write!(f, ": being polled for {}", Secs(elapsed))?
             }
             TaskState::Idle { elapsed, .. } => write!(f, ": idle for {}", Secs(elapsed))?,
+            TaskState::Blocking { elapsed, .. } => {
+                write!(f, ": running on the blocking pool for {}", Secs(elapsed))?
+            }
+            TaskState::Queued { elapsed, .. } => {
+                write!(f, ": queued for the blocking pool for {}", Secs(elapsed))?
+            }
             TaskState::Unknown => {}
         }
         match self.polls {

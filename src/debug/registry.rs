@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::lost::LostPanics;
 use super::meta::TaskMeta;
 use super::report::{self, TaskName};
-use super::track::{OnLost, Spare, Tracked};
+use super::track::{OnLost, Role, Spare, Tracked};
 use super::watchdog;
 use crate::sync::{lock, try_lock};
 
@@ -112,7 +112,13 @@ impl Registry {
 
     /// Records a task until the returned registration is dropped.
     pub(crate) fn register(&self, meta: TaskMeta) -> Registration {
-        self.insert(Tracked::new(meta, false, self.on_lost(None)))
+        self.insert(Tracked::new(meta, Role::Task, self.on_lost(None)))
+    }
+
+    /// Records blocking work (`spawn_blocking`) until the returned
+    /// registration is dropped.
+    pub(crate) fn register_blocking(&self, meta: TaskMeta) -> Registration {
+        self.insert(Tracked::new(meta, Role::Blocking, self.on_lost(None)))
     }
 
     /// Records the main task of a run at `site` until the registration is
@@ -122,7 +128,7 @@ impl Registry {
         meta: TaskMeta,
         stop: Option<Weak<LostPanics>>,
     ) -> Registration {
-        self.insert(Tracked::new(meta, true, self.on_lost(stop)))
+        self.insert(Tracked::new(meta, Role::Main, self.on_lost(stop)))
     }
 
     /// What a lost waker of one of this registry's tasks does.
@@ -166,12 +172,13 @@ impl Registry {
     }
 
     /// Reports every task still pending (it is about to be cancelled),
-    /// except those whose abort was already asked for: Tokio drops an
-    /// aborted task only when its scheduler next gets to it.
+    /// except those whose abort was already asked for (Tokio drops an
+    /// aborted task only when its scheduler next gets to it) and blocking
+    /// work (which close waits for, and reports if it outlives the wait).
     pub(crate) fn report_leftovers(&self) {
         let mut pending: Vec<Arc<Tracked>> = lock(&self.tasks)
             .live()
-            .filter(|t| !t.main && !t.meta.abort_requested())
+            .filter(|t| t.role == Role::Task && !t.meta.abort_requested())
             .cloned()
             .collect();
         if pending.is_empty() {

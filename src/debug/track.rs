@@ -85,8 +85,8 @@ pub(crate) struct Tracked {
     pub(crate) serial: u64,
     /// The serial of the task that spawned it; 0 if none was being polled.
     pub(crate) parent: u64,
-    /// The main task of a run.
-    pub(crate) main: bool,
+    /// A spawned task, the main task of a run, or blocking work.
+    pub(crate) role: Role,
     /// Tokio's id, read at the first poll (the main task has none).
     id: OnceLock<tokio::task::Id>,
     /// [`POLLING_BIT`] while polled, plus the time of the last change
@@ -108,6 +108,18 @@ pub(crate) struct Tracked {
     pub(crate) awaited_at: AtomicU64,
     /// What a lost waker does besides the report.
     on_lost: OnLost,
+}
+
+/// What a tracked task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A task spawned with `spawn` or `spawn_local`.
+    Task,
+    /// The main task of a run.
+    Main,
+    /// A closure given to `spawn_blocking`: never polled; its clock's
+    /// polling bit means "running on the blocking pool".
+    Blocking,
 }
 
 /// What a lost waker does besides the WARN report.
@@ -145,14 +157,17 @@ impl Tracked {
         &self.on_lost.sink
     }
 
-    /// A task spawned while the task `parent` (a serial, 0 for none) was
-    /// being polled.
-    pub(crate) fn new(meta: TaskMeta, main: bool, on_lost: OnLost) -> Self {
+    /// A task in `role`; its parent is the task being polled on this
+    /// thread, if any (the main task has none).
+    pub(crate) fn new(meta: TaskMeta, role: Role, on_lost: OnLost) -> Self {
         Tracked {
             meta,
             serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
-            parent: if main { 0 } else { polling().serial },
-            main,
+            parent: match role {
+                Role::Main => 0,
+                Role::Task | Role::Blocking => polling().serial,
+            },
+            role,
             id: OnceLock::new(),
             clock: AtomicU64::new(watchdog::coarse()),
             polls: AtomicU64::new(0),
@@ -170,7 +185,7 @@ impl Tracked {
     pub(crate) fn watch_only(meta: TaskMeta, on_lost: OnLost) -> Self {
         Tracked {
             serial: 0,
-            ..Tracked::new(meta, true, on_lost)
+            ..Tracked::new(meta, Role::Main, on_lost)
         }
     }
 
@@ -245,7 +260,7 @@ impl Tracked {
     /// The task's first poll: Tokio's id is known now.
     #[cold]
     fn first_poll(&self) {
-        if !self.main {
+        if self.role != Role::Main {
             if let Some(id) = tokio::task::try_id() {
                 let _ = self.id.set(id);
             }
@@ -278,6 +293,17 @@ impl Tracked {
     /// checks how long it took.
     pub(crate) fn mark_long(&self) {
         self.flags.fetch_or(LONG, Ordering::AcqRel);
+    }
+
+    /// Blocking work: its closure starts running on the blocking pool.
+    pub(crate) fn blocking_started(&self) {
+        self.clock
+            .store(POLLING_BIT | watchdog::coarse(), Ordering::Release);
+    }
+
+    /// Whether this is the main task of a run.
+    pub(crate) fn is_main(&self) -> bool {
+        self.role == Role::Main
     }
 
     /// How many polls of the task began.

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use super::registry::Watch;
 use super::report::{self, TaskName};
-use super::track::{self, PollId};
+use super::track::{self, PollId, Role};
 use crate::sync::{lock, try_lock};
 
 /// The shortest sleep between two looks.
@@ -212,6 +212,10 @@ fn period(threshold: Duration) -> Duration {
 fn look(watch: &Watch, now: Instant, unwinding: &[PollId], seen: &Sightings, next: &mut Sightings) {
     let mut held = Vec::new();
     watch.try_each(|task| {
+        if task.role == Role::Blocking {
+            // Blocking work is meant to hold its thread.
+            return;
+        }
         let Some(poll) = task.poll_in_progress() else {
             return;
         };

@@ -41,6 +41,7 @@ pub use group::{CancelHandle, GroupError, TaskGroup};
 use crate::debug::dump::Gap;
 pub use crate::debug::dump::{DumpEntry, TaskDump, TaskState};
 use crate::debug::lost::PanicNote;
+use crate::debug::meta::TaskMeta;
 use crate::shared::DumpSource;
 pub use handle::JoinHandle;
 use wrapper::{Ident, Outcome, Spawned};
@@ -197,6 +198,13 @@ where
     let runner = current::runner();
     let ident = Ident::new(name, location);
     let ctx = TaskContext::for_task();
+    // Debug mode: listed in the dump, queued and then running, until done.
+    let registration = runner.as_ref().and_then(|r| r.debug.as_ref()).map(|debug| {
+        debug
+            .registry
+            .register_blocking(TaskMeta::new(name, location))
+    });
+    let tracked = registration.as_ref().map(|r| r.tracked().clone());
     // Counted until the closure is done, ran or not, so that `close` can
     // tell whether its shutdown timeout expired with work still running.
     let running = runner.as_ref().map(|r| r.blocking_token());
@@ -206,6 +214,10 @@ where
     let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
     let inner = tokio::task::spawn_blocking(move || {
         let _running = running;
+        if let Some(registration) = &registration {
+            registration.tracked().blocking_started();
+        }
+        let _registration = registration;
         let lost_panics = runner.as_ref().map(|r| Arc::downgrade(&r.lost_panics));
         let mut runner = runner;
         // The spawner's runner is current while the closure runs, as its
@@ -231,15 +243,15 @@ where
         }
         outcome
     });
-    // Blocking work is not in the registry of tasks (the task dump lists
-    // tasks), so its handle has no record of it.
-    JoinHandle::new(inner, None)
+    JoinHandle::new(inner, tracked)
 }
 
 /// Takes a snapshot of the live tasks of the runner whose loop or task calls
 /// it: for each, its Tokio id where known, name, spawn site, the task that
-/// spawned it, and whether it is being polled right now (and for how long)
-/// or idle (and since when).
+/// spawned it, whether it is being polled right now (and for how long) or
+/// idle (and since when), and the tasks whose handles it awaits. Blocking
+/// work ([`spawn_blocking`]) is listed too, running on the blocking pool or
+/// queued for it.
 ///
 /// Complete in debug mode ([`Builder::debug`](crate::Builder::debug),
 /// `RUNNER_DEBUG=1`). Outside debug mode nothing is tracked per task, so the
