@@ -293,6 +293,7 @@ fn blocking_work_is_listed_running_on_the_pool_or_queued_and_for_how_long() {
             assert_eq!(waiting.spawned_at().line(), queued_line, "{text}");
             assert_eq!(copy.parent(), Some(0), "spawned by the main task: {text}");
             assert_eq!(copy.polls(), None, "blocking work is not polled: {text}");
+            assert_eq!(copy.id(), running.as_ref().map(|h| h.id()).ok(), "{text}");
             assert!(copy.state().elapsed().is_some() && waiting.state().elapsed().is_some());
             let line_of = |name: &str| text.lines().find(|l| l.contains(name)).unwrap();
             assert!(

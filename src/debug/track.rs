@@ -295,8 +295,12 @@ impl Tracked {
         self.flags.fetch_or(LONG, Ordering::AcqRel);
     }
 
-    /// Blocking work: its closure starts running on the blocking pool.
+    /// Blocking work: its closure starts running on the blocking pool (a
+    /// Tokio task too, with an id).
     pub(crate) fn blocking_started(&self) {
+        if let Some(id) = tokio::task::try_id() {
+            let _ = self.id.set(id);
+        }
         self.clock
             .store(POLLING_BIT | watchdog::coarse(), Ordering::Release);
     }
