@@ -21,7 +21,9 @@
 //! - Ctrl-C: the first press cancels the main task and lets its cleanup run
 //!   ([`interrupted`] and [`interrupt_token`] for a graceful part with a
 //!   deadline), the second kills the process even if the loop is stuck; a
-//!   program that installs its own Ctrl-C handler keeps it;
+//!   program that installs its own Ctrl-C handler keeps it; in debug mode
+//!   on Unix, SIGQUIT (Ctrl-\\) prints the task dump and the program goes
+//!   on;
 //! - a debug mode ([`Builder::debug`], or `RUNNER_DEBUG` set to anything
 //!   but `0`, `false`, `off`, `no` or empty, in any case) that reports slow
 //!   polls, leaked tasks and lost wakers, and panics nobody retrieved (always

@@ -564,6 +564,11 @@ impl fmt::Display for DumpEntry {
     }
 }
 
+/// What SIGQUIT writes to stderr for a runner run at `at` (debug mode).
+pub(crate) fn on_quit(dump: &TaskDump, at: &Location<'_>) -> String {
+    format!("runner: SIGQUIT: the tasks of the runner run at {at} (the program goes on):\n{dump}\n")
+}
+
 /// A duration as seconds with millisecond precision.
 struct Secs(Duration);
 

@@ -101,6 +101,16 @@ impl Builder {
     /// process, when the first runner is built). `debug(false)` wins over
     /// the variable.
     ///
+    /// Debug mode reports slow polls (also while they still hold their
+    /// thread), lost wakers, await cycles and misuse, and
+    /// [`task::dump`](crate::task::dump) lists every task. On Unix, from
+    /// the first debug run on the main thread that handles signals
+    /// ([`handle_sigint`](Self::handle_sigint), on by default) until the
+    /// runner closes, SIGQUIT (Ctrl-\\) prints the task dump to stderr and
+    /// the program goes on, as a JVM prints its threads; SIGQUIT is taken only
+    /// where it is at its default disposition, and given back to it at close.
+    /// Outside debug mode SIGQUIT keeps its default (the process quits).
+    ///
     /// # Examples
     ///
     /// ```

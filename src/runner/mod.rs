@@ -33,7 +33,7 @@ use crate::debug::stop::Stoppable;
 use crate::event_loop::EventLoop;
 use crate::shared::DumpSource;
 use crate::shared::{self, LoopShared};
-use crate::signal::{Interrupts, LastWords, SignalConfig};
+use crate::signal::{self, Interrupts, LastWords, QuitDump, SignalConfig};
 use crate::task::MainTask;
 use crate::{Error, debug};
 use builder::Settings;
@@ -136,6 +136,10 @@ struct Loop {
     /// The runner's context: every `run` runs in it. No handle to it exists
     /// (`run_in` takes another), so entering it takes no lock.
     context: TaskContext,
+    /// Debug mode: SIGQUIT prints the runner's dump while this is held
+    /// (taken by the first debug run that handles signals, given back at
+    /// close).
+    quit: Option<QuitDump>,
 }
 
 impl Runner {
@@ -260,6 +264,10 @@ impl Runner {
             // Reports made on other threads go where this thread's go; the
             // watchdog looks at the runner's polls.
             debug.registry.begin_run();
+            if signals.sigint || signals.sigterm {
+                lp.quit
+                    .get_or_insert_with(|| signal::dump_on_quit(quit_words(shared, at)));
+            }
         }
         let own = context.is_none().then_some(&mut lp.context);
         let main = MainTask::new(future, own, at, shared);
@@ -307,6 +315,7 @@ impl Runner {
             *state = State::Initialized(Loop {
                 event_loop,
                 context,
+                quit: None,
             });
         }
         match state {
@@ -468,6 +477,7 @@ impl Loop {
         let Loop {
             mut event_loop,
             context,
+            quit,
         } = self;
         if tokio_is_torn_down() {
             // A runner kept in a thread-local, dropped at thread exit after
@@ -497,6 +507,8 @@ impl Loop {
             debug::blocking_left_behind(still_running, timeout);
         }
         drop(context);
+        // Until here, SIGQUIT also shows what close waits for.
+        drop(quit);
     }
 }
 
@@ -555,6 +567,13 @@ fn last_words(shared: &Arc<LoopShared>, at: &'static Location<'static>) -> LastW
              finished. Its tasks:\n{dump}\n"
         )
     })
+}
+
+/// What SIGQUIT prints in debug mode: the task dump, taken without waiting
+/// on any lock the loop may hold.
+fn quit_words(shared: &Arc<LoopShared>, at: &'static Location<'static>) -> LastWords {
+    let tasks = DumpSource::new(shared.clone());
+    Arc::new(move || debug::dump::on_quit(&tasks.dump(), at))
 }
 
 /// Whether this thread's Tokio context is gone (thread-local destruction).

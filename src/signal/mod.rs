@@ -1,5 +1,6 @@
 //! Ctrl-C (SIGINT) and, opt-in, SIGTERM: asyncio's protocol, made safe for a
-//! library. The only module with `unsafe`.
+//! library; and SIGQUIT, which prints debug mode's task dump and lets the
+//! program go on. The only module with `unsafe`.
 //!
 //! # The protocol
 //!
@@ -564,6 +565,94 @@ fn pressed() -> impl Future<Output = ()> {
             Poll::Pending
         }
     })
+}
+
+/// A debug-mode runner's dump for SIGQUIT (Unix): while one is held,
+/// SIGQUIT (Ctrl-\\) writes every held runner's dump to stderr and the
+/// program goes on, as a JVM prints its threads. Dropped when the runner
+/// closes; when the last one goes, SIGQUIT is given back to its default.
+#[derive(Debug)]
+pub(crate) struct QuitDump(
+    /// Its place in the list of dumps; `None` if SIGQUIT was not taken.
+    Option<u64>,
+);
+
+/// Makes SIGQUIT write `dump` to stderr until the returned guard is dropped:
+/// on Unix, on the main thread, if SIGQUIT is at its default disposition (or
+/// already runner's, for another runner's dump). Otherwise the guard holds
+/// nothing, and SIGQUIT keeps its disposition.
+pub(crate) fn dump_on_quit(dump: LastWords) -> QuitDump {
+    #[cfg(all(unix, not(any(runner_no_signals, runner_windows_glue))))]
+    if sys::is_main_thread() {
+        return QuitDump(quit::add(dump));
+    }
+    drop(dump);
+    QuitDump(None)
+}
+
+impl Drop for QuitDump {
+    fn drop(&mut self) {
+        if let Some(_key) = self.0 {
+            #[cfg(all(unix, not(any(runner_no_signals, runner_windows_glue))))]
+            quit::remove(_key);
+        }
+    }
+}
+
+/// SIGQUIT's dumps: the list the watcher prints, and the handler's switch.
+#[cfg(all(unix, not(any(runner_no_signals, runner_windows_glue))))]
+mod quit {
+    use super::*;
+
+    /// The dumps, each under its key; SIGQUIT is ours while it is not
+    /// empty.
+    static DUMPS: Mutex<Vec<(u64, LastWords)>> = Mutex::new(Vec::new());
+    /// Whether a SIGQUIT that reaches our handler prints (else it kills, as
+    /// the default would).
+    static ARMED: AtomicBool = AtomicBool::new(false);
+    /// The next key.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+    /// Adds `dump`, taking SIGQUIT over if this is the first: `None` if
+    /// SIGQUIT is not at its default disposition.
+    pub(super) fn add(dump: LastWords) -> Option<u64> {
+        let mut dumps = lock(&DUMPS);
+        if dumps.is_empty() {
+            if !sys::install_quit() {
+                return None;
+            }
+            ARMED.store(true, Ordering::Release);
+        }
+        let key = NEXT.fetch_add(1, Ordering::Relaxed);
+        dumps.push((key, dump));
+        Some(key)
+    }
+
+    /// Removes a dump; the last one gives SIGQUIT back to its default.
+    pub(super) fn remove(key: u64) {
+        let mut dumps = lock(&DUMPS);
+        dumps.retain(|(k, _)| *k != key);
+        if dumps.is_empty() {
+            ARMED.store(false, Ordering::Release);
+            sys::give_back_quit();
+        }
+    }
+
+    /// Whether a SIGQUIT is to be printed. Async-signal-safe.
+    pub(in super::super) fn armed() -> bool {
+        ARMED.load(Ordering::Acquire)
+    }
+
+    /// Writes every dump to stderr. Called by the watcher thread, never in a
+    /// signal handler; the dumps take no lock a stuck loop may hold, and the
+    /// list's lock is only held to copy it (and by a runner adding or
+    /// removing its dump, never around other code).
+    pub(in super::super) fn print() {
+        let dumps: Vec<LastWords> = lock(&DUMPS).iter().map(|(_, dump)| dump.clone()).collect();
+        for dump in dumps {
+            sys::write_stderr(dump().as_bytes());
+        }
+    }
 }
 
 /// Writes the armed run's last words to stderr, waiting for them at most

@@ -1,5 +1,6 @@
-//! The Unix glue: the signal handler and everything it calls, the watcher
-//! thread, and the disposition queries, through POSIX calls only
+//! The Unix glue: the signal handler and everything it calls (for SIGINT,
+//! SIGTERM and, in debug mode, SIGQUIT), the watcher thread, and the
+//! disposition queries, through POSIX calls only
 //! (`sigaction`, `pipe`, `fcntl`, `read`, `write`, `raise`). The one query
 //! that differs per OS (is this the main thread?) and the location of
 //! `errno` are in [`os`]; an OS without a known main-thread query takes no
@@ -12,9 +13,12 @@ use super::{Press, Signal};
 /// The pipe's write end, -1 until the watcher exists.
 static PIPE: AtomicI32 = AtomicI32::new(-1);
 
-/// The byte that asks the watcher to wake the loop; any other byte is the
-/// number of a signal to die of after the last words.
+/// The byte that asks the watcher to wake the loop; any other byte but
+/// [`DUMP`] is the number of a signal to die of after the last words.
 const WAKE: u8 = 0;
+/// The byte that asks the watcher to print SIGQUIT's dumps (no signal has
+/// this number).
+const DUMP: u8 = u8::MAX;
 
 fn raw(signal: Signal) -> libc::c_int {
     match signal {
@@ -42,6 +46,24 @@ pub(super) fn install(signal: Signal) -> bool {
     true
 }
 
+/// Installs our handler for SIGQUIT if it is at its default disposition
+/// (and the watcher could be started).
+pub(super) fn install_quit() -> bool {
+    if disposition(libc::SIGQUIT) != libc::SIG_DFL || !start_watcher() {
+        return false;
+    }
+    set_disposition(libc::SIGQUIT, ours());
+    true
+}
+
+/// Gives SIGQUIT back to its default, unless a handler was installed over
+/// ours (then it stays the program's).
+pub(super) fn give_back_quit() {
+    if disposition(libc::SIGQUIT) == ours() {
+        set_disposition(libc::SIGQUIT, libc::SIG_DFL);
+    }
+}
+
 pub(super) use os::is_main_thread;
 
 fn ours() -> libc::sighandler_t {
@@ -50,7 +72,16 @@ fn ours() -> libc::sighandler_t {
 
 extern "C" fn handler(sig: libc::c_int) {
     let saved_errno = errno();
-    if let Some(signal) = from_raw(sig) {
+    if sig == libc::SIGQUIT {
+        // Ours unless a handler was installed over it (then it is theirs).
+        if disposition(sig) == ours() {
+            if super::quit::armed() {
+                notify(DUMP);
+            } else {
+                die_of(sig);
+            }
+        }
+    } else if let Some(signal) = from_raw(sig) {
         // Ours unless a handler was installed over it, which then called us
         // through its chain: the press is that handler's owner's.
         let now = disposition(sig);
@@ -170,11 +201,20 @@ fn watch(read_end: libc::c_int) {
         let Ok(n @ 1..) = usize::try_from(n) else {
             return;
         };
-        if let Some(&sig) = buf[..n].iter().find(|&&byte| byte != WAKE) {
-            super::say_last_words();
-            die_of(libc::c_int::from(sig));
+        let mut woken = false;
+        for &byte in &buf[..n] {
+            match byte {
+                WAKE => woken = true,
+                DUMP => super::quit::print(),
+                sig => {
+                    super::say_last_words();
+                    die_of(libc::c_int::from(sig));
+                }
+            }
         }
-        super::wake_up();
+        if woken {
+            super::wake_up();
+        }
     }
 }
 

@@ -29,6 +29,7 @@ const PARALLEL: usize = 4;
 
 const SIGINT: libc::c_int = libc::SIGINT;
 const SIGTERM: libc::c_int = libc::SIGTERM;
+const SIGQUIT: libc::c_int = libc::SIGQUIT;
 
 /// One behaviour, shown by a child process.
 struct Scenario {
@@ -59,6 +60,8 @@ enum Step {
     Signal(libc::c_int),
     /// Write this line to the child's stdin.
     Send(&'static str),
+    /// Wait until the child writes a line starting with this to stderr.
+    WaitStderr(&'static str),
 }
 
 /// How a child must end.
@@ -70,7 +73,7 @@ enum Exit {
     Signal(libc::c_int),
 }
 
-use Step::{Pause, Send, Signal, Wait};
+use Step::{Pause, Send, Signal, Wait, WaitStderr};
 
 const INTERRUPTED: &str = "run returned Err(Interrupted)";
 /// The child printed SIGINT's disposition (after a run: runner's handler,
@@ -499,6 +502,49 @@ const SCENARIOS: &[Scenario] = &[
         absent: &["main task dropped", "run returned"],
     },
     Scenario {
+        name: "in_debug_mode_sigquit_prints_the_task_dump_and_the_program_goes_on",
+        child: child::sigquit_in_debug_mode,
+        script: &[
+            Wait("ready"),
+            Pause,
+            Signal(SIGQUIT),
+            WaitStderr("runner: SIGQUIT"),
+            Send("go"),
+        ],
+        exit: Exit::Code(0),
+        order: &[
+            &["ready", "main task finished", "run returned Ok(\"done\")"],
+            // The dump: the main task, and under it the idle one, each with
+            // its site.
+            &[
+                "stderr: runner: SIGQUIT: the tasks of the runner run at tests/sigint/unix.rs:",
+                "stderr:   `main` run at tests/sigint/unix.rs:",
+                "stderr:     `idle-worker` (id ",
+            ],
+        ],
+        absent: &[],
+    },
+    Scenario {
+        name: "outside_debug_mode_sigquit_keeps_its_default",
+        child: child::sigquit_outside_debug_mode,
+        script: &[Wait("ready"), Pause, Signal(SIGQUIT)],
+        exit: Exit::Signal(SIGQUIT),
+        order: &[],
+        absent: &["run returned", "stderr: runner: SIGQUIT"],
+    },
+    Scenario {
+        name: "sigquit_is_given_back_to_its_default_when_the_debug_runner_closes",
+        child: child::sigquit_after_close,
+        script: &[Wait("SIGQUIT disposition:"), Pause, Signal(SIGQUIT)],
+        exit: Exit::Signal(SIGQUIT),
+        order: &[&[
+            "run returned Ok(1)",
+            "closed",
+            "SIGQUIT disposition: default",
+        ]],
+        absent: &["survived", "stderr: runner: SIGQUIT"],
+    },
+    Scenario {
         name: "the_server_example_drains_its_connections_and_exits_0",
         child: child::server_example_with_two_clients,
         // Both connections echoed a line: their handlers run, and listen.
@@ -887,11 +933,18 @@ mod parent {
                 }
             }
         });
+        let (err_tx, err_rx) = mpsc::channel();
         let err_reader = std::thread::spawn(move || {
             let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
+            for line in BufReader::new(&mut stderr).lines() {
+                let Ok(line) = line else { break };
+                text.push_str(&line);
+                text.push('\n');
+                let _ = err_tx.send(line);
+            }
             text
         });
+        let mut err_lines = Vec::new();
 
         let mut lines = Vec::new();
         let mut failure = None;
@@ -917,6 +970,7 @@ mod parent {
                     Some(Ok(())) => Ok(()),
                     _ => Err(format!("could not write {line:?} to the child")),
                 },
+                Step::WaitStderr(marker) => wait_for(&err_rx, &mut err_lines, marker, deadline),
             };
             if let Err(why) = done {
                 failure = Some(format!("step {step:?}: {why}"));
@@ -1033,11 +1087,18 @@ mod child {
     /// signals under test, whatever the parent inherited (a test started in
     /// the background by a non-interactive shell gets SIGINT ignored).
     pub(super) fn start(name: &str) {
-        for sig in [SIGINT, SIGTERM] {
+        for sig in [SIGINT, SIGTERM, SIGQUIT] {
             // SAFETY: setting a standard signal to its default action, before
             // any other thread of this process exists.
             unsafe { libc::signal(sig, libc::SIG_DFL) };
         }
+        // A child that dies of SIGQUIT leaves no core file.
+        let no_core = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `no_core` is a valid rlimit, read by the call only.
+        unsafe { libc::setrlimit(libc::RLIMIT_CORE, &no_core) };
         match SCENARIOS.iter().find(|s| s.name == name) {
             Some(scenario) => (scenario.child)(),
             None => panic!("unknown scenario {name:?}"),
@@ -1055,17 +1116,23 @@ mod child {
 
     /// Prints SIGINT's current disposition.
     fn say_sigint_disposition() {
+        say_disposition(SIGINT, "SIGINT");
+    }
+
+    /// Prints the current disposition of `sig`, called `name`.
+    fn say_disposition(sig: libc::c_int, name: &str) {
         let mut old = std::mem::MaybeUninit::<libc::sigaction>::zeroed();
         // SAFETY: a null new action only queries; `old` is valid for writes.
-        let rc = unsafe { libc::sigaction(SIGINT, std::ptr::null(), old.as_mut_ptr()) };
+        let rc = unsafe { libc::sigaction(sig, std::ptr::null(), old.as_mut_ptr()) };
         assert_eq!(rc, 0, "sigaction query");
         // SAFETY: zero-initialised, then filled in by sigaction.
         let action = unsafe { old.assume_init() }.sa_sigaction;
-        say(match action {
-            libc::SIG_DFL => "SIGINT disposition: default",
-            libc::SIG_IGN => "SIGINT disposition: ignored",
-            _ => "SIGINT disposition: a handler",
-        });
+        let what = match action {
+            libc::SIG_DFL => "default",
+            libc::SIG_IGN => "ignored",
+            _ => "a handler",
+        };
+        say(&format!("{name} disposition: {what}"));
     }
 
     /// Prints its marker when dropped.
@@ -1661,6 +1728,41 @@ mod child {
                 say("handled");
             }
         }
+    }
+
+    /// A debug-mode run on the main thread: SIGQUIT prints the dump, and the
+    /// main task goes on until it reads a line.
+    pub(super) fn sigquit_in_debug_mode() {
+        let mut runner = runner::Runner::builder().debug(true).build();
+        report(runner.run(async {
+            let (_keep, wait) = tokio::sync::oneshot::channel::<()>();
+            let idle = runner::task::Builder::new().name("idle-worker");
+            let idle = idle.spawn_local(wait).expect("spawn");
+            tokio::task::yield_now().await;
+            say("ready");
+            read_line().await;
+            say("main task finished");
+            idle.abort();
+            "done"
+        }));
+    }
+
+    pub(super) fn sigquit_outside_debug_mode() {
+        let mut runner = runner::Runner::builder().debug(false).build();
+        report(runner.run(async {
+            say("ready");
+            read_line().await;
+        }));
+    }
+
+    pub(super) fn sigquit_after_close() {
+        let mut runner = runner::Runner::builder().debug(true).build();
+        report(runner.run(async { 1 }));
+        runner.close();
+        say("closed");
+        say_disposition(SIGQUIT, "SIGQUIT");
+        std::thread::sleep(Duration::from_secs(3));
+        say("survived");
     }
 
     pub(super) fn sigterm_not_handled() {
