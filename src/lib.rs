@@ -17,7 +17,8 @@
 //! - a reusable [`Runner`] that keeps one loop and one context across runs;
 //! - context variables ([`ContextVar`], [`Context`], PEP 567) that every task
 //!   spawned with [`spawn`], [`spawn_local`] or [`spawn_blocking`] inherits as
-//!   a copy;
+//!   a copy, and the `tracing` span current at the spawn, which the task runs
+//!   in ([`Builder::inherit_span`]);
 //! - Ctrl-C: the first press cancels the main task and lets its cleanup run
 //!   ([`interrupted`] and [`interrupt_token`] for a graceful part with a
 //!   deadline), the second kills the process even if the loop is stuck; a

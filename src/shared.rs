@@ -38,6 +38,9 @@ pub(crate) struct LoopShared {
     main_cancel: Mutex<Option<Arc<CancelState>>>,
     /// Whether `main_cancel` holds one: what a run checks at its end.
     main_listens: AtomicBool,
+    /// Spawned tasks run in the `tracing` span current at spawn
+    /// (`Builder::inherit_span`).
+    pub(crate) inherit_span: bool,
 }
 
 /// Debug-mode settings and what debug mode records.
@@ -69,6 +72,15 @@ impl LoopShared {
             parked: Parked::default(),
             main_cancel: Mutex::new(None),
             main_listens: AtomicBool::new(false),
+            inherit_span: true,
+        }
+    }
+
+    /// Whether spawned tasks run in the `tracing` span current at spawn.
+    pub(crate) fn inherit_span(self, on: bool) -> Self {
+        LoopShared {
+            inherit_span: on,
+            ..self
         }
     }
 

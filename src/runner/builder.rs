@@ -44,6 +44,8 @@ pub struct Builder {
     lost_panic: LostPanic,
     /// How long a cooperative task may run after a cancellation request.
     cancel_grace: Duration,
+    /// Spawned tasks run in the `tracing` span current at spawn.
+    inherit_span: bool,
 }
 
 /// What a runner does when a task panics and nobody can retrieve the panic
@@ -74,7 +76,7 @@ impl Builder {
     /// A builder with every default: debug from `RUNNER_DEBUG`, a
     /// current-thread runtime, 300 s shutdown timeout, SIGINT handled,
     /// SIGTERM not, no interrupt grace, 30 s cancel grace, 100 ms slow-poll
-    /// threshold, lost panics reported.
+    /// threshold, lost panics reported, spans inherited by spawned tasks.
     ///
     /// # Examples
     ///
@@ -91,6 +93,7 @@ impl Builder {
             slow_poll_threshold: Duration::from_millis(100),
             lost_panic: LostPanic::Report,
             cancel_grace: Duration::from_secs(30),
+            inherit_span: true,
         }
     }
 
@@ -262,6 +265,33 @@ impl Builder {
         self
     }
 
+    /// Whether tasks spawned in the runner run inside the `tracing` span
+    /// that was current where they were spawned (default `true`), as context
+    /// variables follow them: [`spawn`](crate::spawn),
+    /// [`spawn_local`](crate::spawn_local) and
+    /// [`spawn_blocking`](crate::spawn_blocking) enter the spawner's span
+    /// around each poll of the task (and around its drop), or around the
+    /// closure, so events inside have it as their parent. A
+    /// `spawn_blocking` closure also runs with the spawner's default
+    /// subscriber, wherever the blocking pool's thread came from.
+    /// (Tokio's spawns carry neither; tokio#2396 asks for the span.)
+    ///
+    /// With `false`, tasks run outside any span unless they enter one, and
+    /// blocking closures with the pool thread's own default subscriber, as
+    /// under Tokio. When no subscriber is set the spawn costs one check
+    /// either way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let runner = runner::Runner::builder().inherit_span(false).build();
+    /// # drop(runner);
+    /// ```
+    pub fn inherit_span(mut self, on: bool) -> Self {
+        self.inherit_span = on;
+        self
+    }
+
     /// In debug mode, polls that hold the thread longer than this are
     /// reported (default 100 ms, asyncio's `slow_callback_duration`).
     ///
@@ -313,6 +343,7 @@ impl Builder {
             signals: self.signals,
             lost_panic: self.lost_panic,
             cancel_grace: self.cancel_grace,
+            inherit_span: self.inherit_span,
         };
         Runner::with_settings(settings, debug.then_some(self.slow_poll_threshold))
     }
@@ -331,6 +362,8 @@ pub(crate) struct Settings {
     pub(crate) lost_panic: LostPanic,
     /// How long a cooperative task may run after a cancellation request.
     pub(crate) cancel_grace: Duration,
+    /// Spawned tasks run in the `tracing` span current at spawn.
+    pub(crate) inherit_span: bool,
 }
 
 impl Default for Builder {
@@ -349,6 +382,7 @@ impl fmt::Debug for Builder {
             .field("slow_poll_threshold", &self.slow_poll_threshold)
             .field("lost_panic", &self.lost_panic)
             .field("cancel_grace", &self.cancel_grace)
+            .field("inherit_span", &self.inherit_span)
             .finish()
     }
 }

@@ -177,11 +177,14 @@ impl Runner {
         Runner {
             created_at: Location::caller(),
             state: State::Created,
-            shared: Arc::new(LoopShared::new(
-                slow_poll,
-                settings.lost_panic == LostPanic::CancelMain,
-                settings.cancel_grace,
-            )),
+            shared: Arc::new(
+                LoopShared::new(
+                    slow_poll,
+                    settings.lost_panic == LostPanic::CancelMain,
+                    settings.cancel_grace,
+                )
+                .inherit_span(settings.inherit_span),
+            ),
             settings,
             _not_send: PhantomData,
         }

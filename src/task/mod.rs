@@ -52,7 +52,9 @@ pub(crate) use wrapper::{MainTask, watch_main_body};
 ///
 /// Raw `tokio::spawn` does not copy the context: its task sees whatever
 /// context is current on the thread that polls it. Use this function (or
-/// [`spawn_local`]) for tasks that should see the spawner's variables.
+/// [`spawn_local`]) for tasks that should see the spawner's variables. The
+/// task also runs inside the `tracing` span current here, unless the
+/// runner opted out ([`Builder::inherit_span`](crate::Builder::inherit_span)).
 ///
 /// # Panics
 ///
@@ -106,7 +108,8 @@ where
 
 /// Spawns a future onto the current [`LocalSet`](tokio::task::LocalSet) (a
 /// runner's loop has one), in a copy of the current context: asyncio's
-/// `create_task`.
+/// `create_task`. It runs inside the `tracing` span current here, as
+/// [`spawn`]'s tasks do.
 ///
 /// # Panics
 ///
@@ -153,7 +156,10 @@ where
 /// Runs a blocking closure on the runtime's blocking pool, in a copy of the
 /// current context: asyncio's `to_thread`.
 ///
-/// Changes the closure makes to context variables stay in its copy. Work
+/// Changes the closure makes to context variables stay in its copy. The
+/// closure runs inside the `tracing` span current here, with this thread's
+/// default subscriber, unless the runner opted out
+/// ([`Builder::inherit_span`](crate::Builder::inherit_span)). Work
 /// started here is counted, so that [`Runner::close`](crate::Runner::close)
 /// can warn truthfully when its `shutdown_timeout` expires with work still
 /// running.
@@ -210,9 +216,15 @@ where
     let running = runner.as_ref().map(|r| r.blocking_token());
     // The closure runs on a pool thread, and a panic nobody retrieves may be
     // reported there: to the spawner's subscriber, where the run's other
-    // reports go.
+    // reports go. Unless the runner opted out, the closure runs with that
+    // subscriber as its default and in the spawner's span.
     let dispatch = tracing::dispatcher::get_default(tracing::Dispatch::clone);
+    let span = wrapper::spawner_span(runner.as_ref());
+    let follow = runner.as_ref().is_none_or(|r| r.inherit_span)
+        && !dispatch.is::<tracing::subscriber::NoSubscriber>();
     let inner = tokio::task::spawn_blocking(move || {
+        let _default = follow.then(|| tracing::dispatcher::set_default(&dispatch));
+        let _span = span.as_ref().map(tracing::Span::enter);
         let _running = running;
         if let Some(registration) = &registration {
             registration.tracked().blocking_started();

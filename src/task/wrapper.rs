@@ -1,8 +1,9 @@
 //! The wrapper every runner task is spawned in: it enters the task's own copy
 //! of the context around each poll (and around the drop that cancels it),
-//! makes the task's runner current, times and tracks polls in debug mode (for
-//! the task dump and lost-waker detection), and turns a panic into the task's
-//! output, so that one nobody retrieves is reported (see `debug/lost.rs`).
+//! and the `tracing` span current at spawn, makes the task's runner current,
+//! times and tracks polls in debug mode (for the task dump and lost-waker
+//! detection), and turns a panic into the task's output, so that one nobody
+//! retrieves is reported (see `debug/lost.rs`).
 //!
 //! Tokio allocates a task's cell in multiples of 128 bytes (x86-64, aarch64),
 //! and small futures leave little room: a raw task of a 16-byte future fills
@@ -113,6 +114,33 @@ fn sink_of(registration: Option<&Registration>) -> Option<tracing::Dispatch> {
     registration.and_then(|r| r.tracked().sink().dispatch())
 }
 
+/// The `tracing` span a task spawned here runs in: the current one, unless
+/// the spawner's runner opted out (`Builder::inherit_span(false)`). When no
+/// subscriber is interested in anything, one check.
+#[inline]
+pub(super) fn spawner_span(runner: Option<&Arc<LoopShared>>) -> Option<tracing::Span> {
+    if tracing_is_off() {
+        return None;
+    }
+    current_span(runner)
+}
+
+/// Whether no subscriber is interested in anything: then no span can be
+/// current.
+#[inline]
+fn tracing_is_off() -> bool {
+    tracing::level_filters::LevelFilter::current() == tracing::level_filters::LevelFilter::OFF
+}
+
+#[inline(never)]
+fn current_span(runner: Option<&Arc<LoopShared>>) -> Option<tracing::Span> {
+    if runner.is_some_and(|r| !r.inherit_span) {
+        return None;
+    }
+    let span = tracing::Span::current();
+    (!span.is_none()).then_some(span)
+}
+
 /// The per-task state every spawn path takes at spawn time.
 pub(super) struct Spawned {
     /// Who the task is.
@@ -155,6 +183,7 @@ impl Spawned {
 
     /// The task to hand to Tokio; it runs in a copy of the current context.
     pub(super) fn wrap<F>(self, future: F) -> Task<F> {
+        let rare = Rare::at_spawn(self.runner.as_ref());
         Task {
             future: Some(future),
             own: Box::new(Own {
@@ -163,7 +192,7 @@ impl Spawned {
                 swap_runner: self.swap_runner,
                 ident: self.ident,
                 registration: self.registration,
-                grace: None,
+                rare,
                 parked: None,
                 born_closing: self.born_closing,
             }),
@@ -184,13 +213,60 @@ struct Own {
     ident: Ident,
     /// Debug mode's record of the task.
     registration: Option<Registration>,
-    /// When a requested task that listens must be done.
-    grace: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// What few tasks need: the spawner's span, a cancel grace.
+    rare: Option<Box<Rare>>,
     /// Where `close` finds the task while it waits (in its runner's
     /// `Parked`), once it has waited.
     parked: Option<usize>,
     /// Spawned while its runner closes: `close` does not cancel it.
     born_closing: bool,
+}
+
+/// What only some tasks carry, in an allocation of its own made when first
+/// needed, so that the others carry one word for it (`Own` stays a 104-byte
+/// allocation, in malloc's fast bins; a span inline, 40 bytes, cost a
+/// spawn+await about 200 instructions).
+#[derive(Default)]
+struct Rare {
+    /// The `tracing` span the task runs in: the spawner's.
+    span: Option<tracing::Span>,
+    /// When a requested task that listens must be done.
+    grace: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Rare {
+    /// What a task spawned here carries from the start: the spawner's span,
+    /// if there is one to inherit.
+    #[inline]
+    fn at_spawn(runner: Option<&Arc<LoopShared>>) -> Option<Box<Rare>> {
+        if tracing_is_off() {
+            return None;
+        }
+        Self::with_span(runner)
+    }
+
+    #[inline(never)]
+    fn with_span(runner: Option<&Arc<LoopShared>>) -> Option<Box<Rare>> {
+        let span = current_span(runner)?;
+        Some(Box::new(Rare {
+            span: Some(span),
+            grace: None,
+        }))
+    }
+
+    /// Enters the task's span, if it has one, until the guard drops.
+    #[inline]
+    fn enter(rare: &Option<Box<Rare>>) -> Option<tracing::span::Entered<'_>> {
+        match rare {
+            None => None,
+            Some(rare) => rare.enter_span(),
+        }
+    }
+
+    #[inline(never)]
+    fn enter_span(&self) -> Option<tracing::span::Entered<'_>> {
+        self.span.as_ref().map(tracing::Span::enter)
+    }
 }
 
 impl Drop for Own {
@@ -227,7 +303,7 @@ impl Own {
         // The grace starts after the first poll that sees the request, if
         // that poll does not end the task (`after_pending`): a task that
         // ends at once needs no timer.
-        let sleep = self.grace.as_mut()?;
+        let sleep = self.rare.as_mut()?.grace.as_mut()?;
         match sleep.as_mut().poll(cx) {
             Poll::Ready(()) => Some(Ending::GraceExpired),
             Poll::Pending => None,
@@ -267,9 +343,11 @@ impl Own {
             swap_runner,
             ident,
             registration,
+            rare,
             ..
         } = self;
         let dropped = {
+            let _span = Rare::enter(rare);
             let _ctx = ctx.enter();
             let _runner = if *swap_runner {
                 current::enter_task(runner)
@@ -307,10 +385,11 @@ impl Own {
                 // It listens from now on: a request wakes it.
                 coop.set_task_waker(cx.waker());
             }
-            if coop.is_requested() && self.grace.is_none() {
+            if coop.is_requested() && self.rare.as_ref().is_none_or(|r| r.grace.is_none()) {
                 // Asked before or during this poll, and not done: its grace
                 // starts now.
-                let sleep = self.grace.insert(Box::pin(tokio::time::sleep(coop.grace)));
+                let rare = self.rare.get_or_insert_with(Box::default);
+                let sleep = rare.grace.insert(Box::pin(tokio::time::sleep(coop.grace)));
                 if sleep.as_mut().poll(cx).is_ready() {
                     cx.waker().wake_by_ref();
                 }
@@ -394,6 +473,7 @@ impl<F: Future> Future for Task<F> {
                 runner,
                 swap_runner,
                 registration,
+                rare,
                 ..
             } = own;
             let _ctx = ctx.enter();
@@ -402,6 +482,7 @@ impl<F: Future> Future for Task<F> {
             } else {
                 None
             };
+            let _span = Rare::enter(rare);
             poll_task(future.as_mut(), registration.as_mut(), cx)
         };
         match polled {
@@ -629,5 +710,23 @@ impl<F: Future> Future for Watched<F> {
             }
             None => this.future.poll(cx),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A task's extra state stays a 104-byte allocation: within glibc's
+    /// fast bins (up to 120 bytes), where a spawn+await costs about 200
+    /// instructions less than with a 144-byte `Own`, and 70 less than with
+    /// a 112-byte one.
+    #[test]
+    fn own_stays_small() {
+        assert!(
+            std::mem::size_of::<Own>() <= 104,
+            "{}",
+            std::mem::size_of::<Own>()
+        );
     }
 }
