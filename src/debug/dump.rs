@@ -122,6 +122,10 @@ struct Awaited {
 /// blocking work, whether it runs on the blocking pool or waits for a thread
 /// of it.
 ///
+/// The times come from debug mode's clock, which its watchdog thread keeps
+/// a few times per slow-poll threshold: `since` can be early, and `elapsed`
+/// long, by up to a quarter of the threshold.
+///
 /// # Examples
 ///
 /// ```

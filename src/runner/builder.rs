@@ -293,7 +293,10 @@ impl Builder {
     }
 
     /// In debug mode, polls that hold the thread longer than this are
-    /// reported (default 100 ms, asyncio's `slow_callback_duration`).
+    /// reported (default 100 ms, asyncio's `slow_callback_duration`): by a
+    /// watchdog thread while they still hold it, and again when they return,
+    /// with how long they took. The watchdog looks four times per threshold,
+    /// and at least every 250 ms.
     ///
     /// # Examples
     ///
