@@ -106,7 +106,6 @@ pub(crate) fn running() -> bool {
 
 /// Watches `watch`'s polls until its runner closes.
 pub(crate) fn watch(watch: &Arc<Watch>) {
-    lock(&WATCHED).push(Arc::downgrade(watch));
     let thread = THREAD.get_or_init(|| {
         mark_unwinding_polls();
         std::thread::Builder::new()
@@ -115,7 +114,9 @@ pub(crate) fn watch(watch: &Arc<Watch>) {
             .ok()
             .map(|handle| handle.thread().clone())
     });
+    // Without the thread nobody would read the list, nor prune it.
     if let Some(thread) = thread {
+        lock(&WATCHED).push(Arc::downgrade(watch));
         // Fresh for the run about to start, however long the watchdog slept.
         COARSE.store(nanos_at(Instant::now()).max(1), Ordering::Relaxed);
         thread.unpark();
