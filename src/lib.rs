@@ -27,9 +27,11 @@
 //!   on;
 //! - a debug mode ([`Builder::debug`], or `RUNNER_DEBUG` set to anything
 //!   but `0`, `false`, `off`, `no` or empty, in any case) that reports slow
-//!   polls, leaked tasks and lost wakers, and panics nobody retrieved (always
-//!   reported, or ending the run with [`LostPanic::CancelMain`]);
-//!   [`task::dump`] says what every task is doing;
+//!   polls (while they still hold their thread, and when they return),
+//!   tasks awaiting each other in a cycle, leaked tasks and lost wakers, and
+//!   panics nobody retrieved (always reported, or ending the run with
+//!   [`LostPanic::CancelMain`]); [`task::dump`] says what every task is
+//!   doing and awaiting;
 //! - cancellation you can clean up after, as asyncio's `CancelledError`: a
 //!   task that listens ([`task::cancelled`], [`task::is_cancelled`]) may
 //!   still `await` its cleanup when asked to cancel
