@@ -345,6 +345,11 @@ fn tasks_aborted_before_close_are_not_reported_at_close() {
             .run(async {
                 runner::spawn_local(std::future::pending::<()>()).abort();
                 runner::spawn(std::future::pending::<()>()).abort();
+                runner::spawn(std::future::pending::<()>()).cancel();
+                let task = runner::spawn(std::future::pending::<()>());
+                task.cancel_handle().cancel();
+                let task = runner::spawn(std::future::pending::<()>());
+                task.cancel_handle().abort();
             })
             .unwrap();
         runner.close();

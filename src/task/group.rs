@@ -19,6 +19,7 @@ use tokio::task::{AbortHandle, Id};
 
 use super::{JoinHandle, spawn_inner, spawn_local_inner};
 use crate::cancel;
+use crate::debug::track::Tracked;
 use crate::sync::lock;
 
 /// A group of tasks that are cancelled together and awaited together:
@@ -444,11 +445,21 @@ pub struct CancelHandle {
     id: Id,
     /// Tokio's way to drop it.
     abort: AbortHandle,
+    /// Debug mode's record of the task.
+    tracked: Option<Arc<Tracked>>,
 }
 
 impl CancelHandle {
-    pub(super) fn new(id: Id, abort: AbortHandle) -> Self {
-        CancelHandle { id, abort }
+    pub(super) fn new(id: Id, abort: AbortHandle, tracked: Option<Arc<Tracked>>) -> Self {
+        CancelHandle { id, abort, tracked }
+    }
+
+    /// The task is on its way out: close does not report it as left
+    /// pending even if Tokio has not dropped it yet.
+    fn mark_aborted(&self) {
+        if let Some(tracked) = &self.tracked {
+            tracked.meta.mark_aborted();
+        }
     }
 
     /// Asks the task to cancel, as [`JoinHandle::cancel`] does.
@@ -465,6 +476,7 @@ impl CancelHandle {
     /// # }
     /// ```
     pub fn cancel(&self) {
+        self.mark_aborted();
         cancel::request(self.id, self.abort.clone());
     }
 
@@ -482,6 +494,7 @@ impl CancelHandle {
     /// # }
     /// ```
     pub fn abort(&self) {
+        self.mark_aborted();
         self.abort.abort();
     }
 

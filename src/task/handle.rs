@@ -132,7 +132,11 @@ impl<T> JoinHandle<T> {
     /// # }
     /// ```
     pub fn cancel_handle(&self) -> CancelHandle {
-        CancelHandle::new(self.inner.id(), self.inner.abort_handle())
+        CancelHandle::new(
+            self.inner.id(),
+            self.inner.abort_handle(),
+            self.tracked.clone(),
+        )
     }
 
     /// Whether the task has finished (returned, panicked or been cancelled).
