@@ -45,18 +45,26 @@ if [ "$(uname -s)" != Linux ] || [ "$(uname -m)" != x86_64 ] || [ "$distro" != "
 fi
 
 # --- packages --------------------------------------------------------------
-# rustc-web, cargo-web, libstd-rust-web-dev: Rust 1.85 in /usr/bin (the MSRV);
-# rust-web-src: std's sources, for -Z build-std (no Windows or macOS std is
-# packaged); gcc-mingw-w64-x86-64-posix: the Windows linker, C runtime and
-# the ProcessPrng stand-in's compiler; wine64: runs the Windows binaries;
-# python3: reads cargo's JSON messages (scripts/platforms_build.py).
-packages=(rustc-web cargo-web libstd-rust-web-dev rust-web-src gcc-mingw-w64-x86-64-posix wine64 python3)
+# rustc-web, cargo-web, libstd-rust-web-dev: Debian's Rust in /usr/bin, held
+# at the MSRV's version (bookworm-security also serves a newer one, which a
+# plain install would take); rust-web-src: std's sources, for -Z build-std
+# (no Windows or macOS std is packaged); gcc-mingw-w64-x86-64-posix: the
+# Windows linker, C runtime and the ProcessPrng stand-in's compiler; wine64:
+# runs the Windows binaries; python3: reads cargo's JSON messages
+# (scripts/platforms_build.py).
+msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
+rust_packages=(rustc-web cargo-web libstd-rust-web-dev rust-web-src)
+other_packages=(gcc-mingw-w64-x86-64-posix wine64 python3)
+installed() { dpkg-query -W -f='${Status} ${Version}' "$1" 2>/dev/null | sed -n 's/^install ok installed //p'; }
+# The archive's version of rustc-web for the MSRV, if it still has one.
+msrv_version() { apt-cache madison rustc-web 2>/dev/null | awk -v v="$msrv." '{ if (index($3, v) == 1) { print $3; exit } }'; }
 step "packages"
 missing=()
-for p in "${packages[@]}"; do
-    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
-        missing+=("$p")
-    fi
+for p in "${rust_packages[@]}"; do
+    case "$(installed "$p")" in "$msrv".*) ;; *) missing+=("$p") ;; esac
+done
+for p in "${other_packages[@]}"; do
+    [ -n "$(installed "$p")" ] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=()
@@ -65,21 +73,32 @@ if [ ${#missing[@]} -gt 0 ]; then
             fail "missing packages (${missing[*]}) and no root to install them"
         sudo=(sudo -n)
     fi
-    say "installing: ${missing[*]}"
-    install=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}")
     # A fresh machine may have no package lists, or stale ones.
+    version=$(msrv_version)
+    if [ -z "$version" ]; then
+        "${sudo[@]}" apt-get update -q >/dev/null || fail "apt-get update"
+        version=$(msrv_version)
+    fi
+    [ -n "$version" ] ||
+        fail "Debian's archive has no rustc-web $msrv any more ($(apt-cache madison rustc-web | awk '{print $3}' | tr '\n' ' ')): the MSRV cannot be checked here"
+    wanted=()
+    for p in "${missing[@]}"; do
+        case " ${rust_packages[*]} " in *" $p "*) wanted+=("$p=$version") ;; *) wanted+=("$p") ;; esac
+    done
+    say "installing: ${wanted[*]}"
+    install=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q
+        --no-install-recommends --allow-downgrades "${wanted[@]}")
     "${install[@]}" >/dev/null ||
         { "${sudo[@]}" apt-get update -q >/dev/null && "${install[@]}" >/dev/null; } ||
-        fail "apt-get could not install ${missing[*]}"
+        fail "apt-get could not install ${wanted[*]}"
 else
-    say "all installed: ${packages[*]}"
+    say "all installed: ${rust_packages[*]} ($msrv) ${other_packages[*]}"
 fi
 step_done
 
 cargo=/usr/bin/cargo
 # Debian's, not rustup's (PATH may put ~/.cargo/bin first).
 export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc
-msrv=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml)
 have=$("$RUSTC" --version)
 [ "$("$RUSTDOC" --version | cut -d" " -f2)" = "$(echo "$have" | cut -d" " -f2)" ] || fail "rustdoc and rustc differ"
 case "$have" in
