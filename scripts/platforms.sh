@@ -106,6 +106,10 @@ case "$have" in
 *) fail "Debian's rustc-web is '$have', not the MSRV $msrv: update the MSRV or this script" ;;
 esac
 export CARGO_TERM_COLOR=never
+# No debug info and no incremental state in these builds: they are built and
+# run, never debugged here, and with both their target dirs took 12 GB of a
+# disk that a cold .ci/run once filled (and they build faster without).
+export CARGO_PROFILE_DEV_DEBUG=0 CARGO_INCREMENTAL=0
 
 # --- 1. the MSRV ---------------------------------------------------------
 # Every test but one: macros/tests/ui.rs pins the compiler's own error text
