@@ -1,6 +1,8 @@
 //! The runner on this thread: one thread-local that says which runner's loop
 //! this thread drives (one loop per thread) and which runner's task it is
-//! polling (what spawns and reports attach to).
+//! polling (what spawns and reports attach to), and a marker that tells a
+//! runner dropped at thread exit that the thread's thread-locals are going
+//! ([`thread_is_exiting`]).
 //!
 //! [`LoopGuard`] is held while a runner drives its loop on this thread; a
 //! second run on the same thread is refused with [`Error::NestedRun`]
@@ -42,6 +44,76 @@ thread_local! {
             local_loop: Cell::new(false),
         }
     };
+}
+
+/// The thread-exit marker: `true` on a thread where a runner was built,
+/// until the thread's thread-locals are destroyed. Its `Drop` is what makes
+/// it a marker: a value with one is destroyed at thread exit (where
+/// thread-locals are OS keys, as on `windows-gnu`, it is then reset, and a
+/// later access sees a fresh `false`).
+struct BuiltHere(Cell<bool>);
+
+impl Drop for BuiltHere {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+thread_local! {
+    static BUILT_HERE: BuiltHere = const { BuiltHere(Cell::new(false)) };
+}
+
+/// Marks this thread as one where a runner was built, first touching the
+/// thread-locals Tokio's runtime and `LocalSet` use (its context, and the
+/// `LocalSet`'s, which a `LocalSet`'s drop registers), so that the marker's
+/// destructor is registered after theirs: at thread exit the marker goes
+/// first (std runs thread-local destructors in reverse order of
+/// registration, and OS keys newest first), and while it stands, Tokio's
+/// stand. Once per thread.
+fn mark_built_here() {
+    if BUILT_HERE.try_with(|b| b.0.get()).unwrap_or(true) {
+        return;
+    }
+    if matches!(
+        tokio::runtime::Handle::try_current(),
+        Err(err) if err.is_thread_local_destroyed()
+    ) {
+        return; // A `LocalSet` cannot be made: the thread is exiting anyway.
+    }
+    drop(tokio::task::LocalSet::new());
+    let _ = BUILT_HERE.try_with(|b| b.0.set(true));
+}
+
+/// A runner was built on this thread (`Runner::new`).
+///
+/// On Unix this registers Tokio's and the marker's thread-local destructors
+/// now, so that a runner built in a `thread_local!` initializer (whose own
+/// destructor std registers after the initializer returns) is dropped at
+/// thread exit before them, and closes as usual: its tasks cancelled inside
+/// its runtime, its blocking pool waited for. On Windows the marker waits
+/// for [`loop_built_here`]: there a destructor runs under the loader lock,
+/// where waiting for the blocking pool's threads to exit would deadlock, so
+/// the marker must go before the runner, for the runner to know.
+pub(crate) fn runner_built_here() {
+    #[cfg(not(windows))]
+    mark_built_here();
+}
+
+/// A runner's loop was built on this thread (its first run or `handle`).
+pub(crate) fn loop_built_here() {
+    mark_built_here();
+}
+
+/// Whether this thread's thread-locals are being destroyed (thread exit),
+/// asked by the close of a loop built on this thread: the marker is gone
+/// (or reset), or Tokio's context is.
+pub(crate) fn thread_is_exiting() -> bool {
+    let marked = BUILT_HERE.try_with(|b| b.0.get()).unwrap_or(false);
+    !marked
+        || matches!(
+            tokio::runtime::Handle::try_current(),
+            Err(err) if err.is_thread_local_destroyed()
+        )
 }
 
 /// Held while a runner drives its loop on this thread. `!Send`: it belongs

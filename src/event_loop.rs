@@ -141,8 +141,9 @@ impl EventLoop {
         runtime.shutdown_background();
     }
 
-    /// Leaks the loop: what is left when even dropping it cannot work
-    /// (Tokio's thread-locals are gone during thread teardown).
+    /// Leaks the loop: what is left when even dropping it cannot work (at
+    /// thread exit, after the thread's thread-locals: DESIGN.md, "A runner
+    /// in a thread-local"). Bounded: this one loop, once per exiting thread.
     pub(crate) fn abandon(self) {
         std::mem::forget(self);
     }

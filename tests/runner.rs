@@ -274,6 +274,66 @@ fn thread_local_runner_child() {
     LOOP.with_borrow_mut(|r| r.run(async { 3 }).unwrap());
 }
 
+/// On Unix a runner built in its thread-local's initializer is dropped at
+/// thread exit before Tokio's thread-locals (DESIGN.md, "A runner in a
+/// thread-local"), so it closes in full: its leftover task is cancelled, a
+/// task that listens for cancellation gets to finish its async cleanup, and
+/// its blocking work is waited for. (On Windows it is left behind with a
+/// warning: `a_runner_kept_in_a_thread_local_closes_at_thread_exit`, run
+/// under Wine by scripts/platforms.sh, checks that the thread still exits.)
+#[cfg(unix)]
+#[test]
+fn a_runner_built_in_a_thread_local_closes_in_full_at_thread_exit() {
+    use std::cell::RefCell;
+    thread_local! {
+        static LOOP: RefCell<Runner> =
+            RefCell::new(Runner::builder().handle_sigint(false).build());
+    }
+    let (dropped, cancelled) = DropFlag::new();
+    let finished = Arc::new(AtomicBool::new(false));
+    let blocking_finished = finished.clone();
+    let cleaned_up = Arc::new(AtomicBool::new(false));
+    let listener_cleaned_up = cleaned_up.clone();
+    std::thread::spawn(move || {
+        LOOP.with_borrow_mut(|r| {
+            r.run(async move {
+                runner::spawn_local(async move {
+                    let _dropped = dropped;
+                    std::future::pending::<()>().await;
+                });
+                let (listening, listens) = tokio::sync::oneshot::channel::<()>();
+                runner::spawn_local(async move {
+                    assert!(!runner::task::is_cancelled());
+                    let _ = listening.send(());
+                    runner::task::cancelled().await;
+                    tokio::task::yield_now().await;
+                    listener_cleaned_up.store(true, Ordering::SeqCst);
+                });
+                listens.await.unwrap();
+                runner::spawn_blocking(move || {
+                    std::thread::sleep(Duration::from_millis(50));
+                    blocking_finished.store(true, Ordering::SeqCst);
+                });
+            })
+            .unwrap();
+        });
+    })
+    .join()
+    .unwrap();
+    assert!(
+        cancelled.load(Ordering::SeqCst),
+        "the leftover task is cancelled"
+    );
+    assert!(
+        cleaned_up.load(Ordering::SeqCst),
+        "the listening task finished its cleanup"
+    );
+    assert!(
+        finished.load(Ordering::SeqCst),
+        "close waited for the blocking work"
+    );
+}
+
 #[test]
 fn a_lost_panic_of_blocking_work_is_counted_like_a_tasks() {
     let capture = Capture::new();

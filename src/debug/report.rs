@@ -248,21 +248,20 @@ pub(crate) fn misuse(what: &str, location: &Location<'_>) {
 /// the background. `at` is the `close` call or, when the runner's `Drop`
 /// closed it (`dropped`: no caller location there), where it was created.
 #[cold]
-pub(crate) fn closed_in_background(at: &Location<'_>, dropped: bool, why: &str) {
+pub(crate) fn closed_in_background(at: &Location<'_>, dropped: bool, why: &str, fate: &str) {
     if dropped {
         tracing::warn!(
             target: "runner",
             created_at = %at,
             "Runner dropped {why} without `close` (created at {at}; where it was dropped \
-             is unknown): its runtime is shut down without waiting for its tasks; close \
-             runners outside async code and before thread exit",
+             is unknown): {fate}; close runners outside async code and before thread exit",
         );
     } else {
         tracing::warn!(
             target: "runner",
             called_at = %at,
-            "Runner closed {why} (close called at {at}): its runtime is shut down without \
-             waiting for its tasks; close runners outside async code and before thread exit",
+            "Runner closed {why} (close called at {at}): {fate}; close runners outside \
+             async code and before thread exit",
         );
     }
 }

@@ -87,6 +87,13 @@ pub fn run<F: Future>(future: F) -> Result<F::Output, Error> {
 /// [`close`](Self::close) (or dropping the runner) cancels what is left. A
 /// runner is `!Send`: it belongs to the thread that drives it.
 ///
+/// A runner kept in a `thread_local!` is closed when its thread exits. On
+/// Unix, when it was built in the thread-local's initializer, that close is
+/// a full one; otherwise, and on Windows (where waiting for the blocking
+/// pool at thread exit would deadlock), the thread's other thread-locals
+/// are already gone, so the runner warns and leaves its loop behind,
+/// undropped. Closing it before the thread ends always closes it in full.
+///
 /// # Examples
 ///
 /// ```
@@ -174,6 +181,7 @@ impl Runner {
     /// A runner with these settings; debug mode on when `slow_poll` is set.
     #[track_caller]
     pub(crate) fn with_settings(settings: Settings, slow_poll: Option<Duration>) -> Self {
+        current::runner_built_here();
         Runner {
             created_at: Location::caller(),
             state: State::Created,
@@ -313,6 +321,7 @@ impl Runner {
             // Closed until built, so that a panicking factory leaves it so.
             *state = State::Closed(None);
             let event_loop = EventLoop::build(settings.factory.take())?;
+            current::loop_built_here();
             let mut context = TaskContext::capture();
             context.mark_main();
             *state = State::Initialized(Loop {
@@ -463,10 +472,10 @@ impl ClosedBy {
 
     /// Says who closed the runner: "close called at ..." or "dropped without
     /// close; created at ...".
-    fn report(self, why: &str) {
+    fn report(self, why: &str, fate: &str) {
         match self {
-            ClosedBy::Call(at) => debug::closed_in_background(at, false, why),
-            ClosedBy::Drop(at) => debug::closed_in_background(at, true, why),
+            ClosedBy::Call(at) => debug::closed_in_background(at, false, why, fate),
+            ClosedBy::Drop(at) => debug::closed_in_background(at, true, why, fate),
         }
     }
 }
@@ -482,16 +491,25 @@ impl Loop {
             context,
             quit,
         } = self;
-        if tokio_is_torn_down() {
+        if current::thread_is_exiting() {
             // A runner kept in a thread-local, dropped at thread exit after
-            // Tokio's own thread-locals: neither its tasks nor its runtime
-            // can be dropped any more without aborting the process.
-            by.report("while its thread exits");
+            // the thread's other thread-locals (see `current`): Tokio's may
+            // be gone (its tasks and runtime cannot be dropped without it)
+            // or, where thread-locals are OS keys, made anew (Tokio would
+            // take this for another thread), and on Windows this runs under
+            // the loader lock (waiting for the blocking pool would hang).
+            by.report(
+                "while its thread exits",
+                "its runtime and tasks are left behind, never dropped",
+            );
             event_loop.abandon();
             return;
         }
         let Ok(_guard) = LoopGuard::enter(at, shared) else {
-            by.report("from inside a running loop");
+            by.report(
+                "from inside a running loop",
+                "its runtime is shut down without waiting for its tasks",
+            );
             event_loop.shutdown_background();
             return;
         };
@@ -577,11 +595,6 @@ fn last_words(shared: &Arc<LoopShared>, at: &'static Location<'static>) -> LastW
 fn quit_words(shared: &Arc<LoopShared>, at: &'static Location<'static>) -> LastWords {
     let tasks = DumpSource::new(shared.clone());
     Arc::new(move || debug::dump::on_quit(&tasks.dump(), at))
-}
-
-/// Whether this thread's Tokio context is gone (thread-local destruction).
-fn tokio_is_torn_down() -> bool {
-    matches!(Handle::try_current(), Err(err) if err.is_thread_local_destroyed())
 }
 
 /// Explains a refused nested run, in debug mode.

@@ -189,9 +189,15 @@ impl<E> TaskGroup<E> {
         S: FnOnce(Child<F, E>) -> JoinHandle<()>,
     {
         let number = self.group.next.fetch_add(1, Ordering::Relaxed);
-        lock(&self.group.state).alive.insert(number, None);
+        let refused = {
+            let mut state = lock(&self.group.state);
+            state.alive.insert(number, None);
+            state.cancelling
+        };
         let child = Child {
-            future,
+            // asyncio refuses a task to a group that is shutting down: such
+            // a child ends at its first poll, its future never polled.
+            future: (!refused).then_some(future),
             ended: Ended {
                 group: self.group.clone(),
                 number,
@@ -199,16 +205,9 @@ impl<E> TaskGroup<E> {
         };
         let handle = spawn(child).cancel_handle();
         let mut state = lock(&self.group.state);
-        let cancelling = state.cancelling;
         // Absent: the child has ended already.
         if let Some(slot) = state.alive.get_mut(&number) {
             *slot = Some(handle.clone());
-        }
-        drop(state);
-        if cancelling {
-            // asyncio refuses a task to a group that is shutting down; here
-            // it is cancelled before it runs.
-            handle.cancel();
         }
         handle
     }
@@ -372,10 +371,11 @@ impl<E> fmt::Debug for TaskGroup<E> {
 }
 
 pin_project_lite::pin_project! {
-    /// A child of a group: its outcome goes to the group.
+    /// A child of a group: its outcome goes to the group. `None`: refused
+    /// (spawned into a group that was cancelling).
     struct Child<F, E> {
         #[pin]
-        future: F,
+        future: Option<F>,
         ended: Ended<E>,
     }
 }
@@ -409,8 +409,11 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
+        let Some(future) = this.future.as_pin_mut() else {
+            return Poll::Ready(());
+        };
         // The panic is the group's: retrieved here, resumed by `join`.
-        let polled = AssertUnwindSafe(this.future).catch_unwind().poll_unpin(cx);
+        let polled = AssertUnwindSafe(future).catch_unwind().poll_unpin(cx);
         let failure = match polled {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Ok(Ok(()))) => return Poll::Ready(()),
