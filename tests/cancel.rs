@@ -6,67 +6,24 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use runner::Runner;
 use support::Capture;
+use support::flavors::{FLAVORS, Flavor, LONG, Log, OnDrop};
 use tokio::sync::{mpsc, oneshot};
 
-/// Longer than any test may take: a wait this long means a bug.
-const LONG: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Clone, Copy)]
-enum Flavor {
-    CurrentThread,
-    MultiThread,
-}
-
-const FLAVORS: [Flavor; 2] = [Flavor::CurrentThread, Flavor::MultiThread];
-
 fn runner_with(flavor: Flavor, grace: Duration, debug: bool) -> Runner {
-    let builder = Runner::builder()
-        .handle_sigint(false)
-        .debug(debug)
-        .cancel_grace(grace);
-    match flavor {
-        Flavor::CurrentThread => builder.build(),
-        Flavor::MultiThread => builder
-            .runtime(|| {
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-            })
-            .build(),
-    }
+    flavor.build(
+        Runner::builder()
+            .handle_sigint(false)
+            .debug(debug)
+            .cancel_grace(grace),
+    )
 }
 
 fn runner(flavor: Flavor) -> Runner {
     runner_with(flavor, LONG, false)
-}
-
-/// An ordered log of what tasks did, shared by them.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>);
-
-impl Log {
-    fn push(&self, what: impl Into<String>) {
-        self.0.lock().unwrap().push(what.into());
-    }
-
-    fn get(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-/// Pushes to the log when dropped.
-struct OnDrop(Log, &'static str);
-
-impl Drop for OnDrop {
-    fn drop(&mut self) {
-        self.0.push(self.1);
-    }
 }
 
 /// A task that listens, then awaits some cleanup and returns a value.

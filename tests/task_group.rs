@@ -5,64 +5,21 @@
 mod support;
 
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::FutureExt;
 use runner::{LostPanic, Runner, TaskGroup};
 use support::Capture;
+use support::flavors::{FLAVORS, Flavor, LONG, Log, OnDrop};
 use tokio::sync::oneshot;
 
-/// Longer than any test may take: a wait this long means a bug.
-const LONG: Duration = Duration::from_secs(60);
-
-#[derive(Debug, Clone, Copy)]
-enum Flavor {
-    CurrentThread,
-    MultiThread,
-}
-
-const FLAVORS: [Flavor; 2] = [Flavor::CurrentThread, Flavor::MultiThread];
-
 fn runner(flavor: Flavor) -> Runner {
-    let builder = Runner::builder()
-        .handle_sigint(false)
-        .cancel_grace(LONG)
-        .lost_panic(LostPanic::CancelMain);
-    match flavor {
-        Flavor::CurrentThread => builder.build(),
-        Flavor::MultiThread => builder
-            .runtime(|| {
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-            })
-            .build(),
-    }
-}
-
-/// An ordered log of what tasks did, shared by them.
-#[derive(Clone, Default)]
-struct Log(Arc<Mutex<Vec<String>>>);
-
-impl Log {
-    fn push(&self, what: impl Into<String>) {
-        self.0.lock().unwrap().push(what.into());
-    }
-
-    fn get(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-/// Pushes to the log when dropped.
-struct OnDrop(Log, &'static str);
-
-impl Drop for OnDrop {
-    fn drop(&mut self) {
-        self.0.push(self.1);
-    }
+    flavor.build(
+        Runner::builder()
+            .handle_sigint(false)
+            .cancel_grace(LONG)
+            .lost_panic(LostPanic::CancelMain),
+    )
 }
 
 /// A child that listens, says it does, and on cancellation awaits its

@@ -2,6 +2,8 @@
 //! debug mode (and the lost-panic report) emit.
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod flavors;
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
