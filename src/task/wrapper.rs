@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use crate::cancel::Parked;
 use crate::context::TaskContext;
 use crate::context::{self, TaskKind};
 use crate::current;
@@ -286,17 +285,13 @@ impl Own {
     /// its runner began to close is asked to cancel if it listens, else
     /// dropped; a requested task that listens is dropped once its grace has
     /// expired.
-    fn before_poll(
-        &mut self,
-        closing: Option<&Parked>,
-        cx: &mut std::task::Context<'_>,
-    ) -> Option<Ending> {
+    fn before_poll(&mut self, closing: bool, cx: &mut std::task::Context<'_>) -> Option<Ending> {
         let coop = self.ctx.listener();
-        if let Some(parked) = closing {
-            match coop {
-                Some(coop) if !coop.is_requested() => parked.ask(coop),
-                Some(_) => {}
-                None => return Some(Ending::Dropped),
+        if closing {
+            match (coop, &self.runner) {
+                (Some(coop), Some(runner)) if !coop.is_requested() => runner.parked.ask(coop),
+                (Some(_), _) => {}
+                (None, _) => return Some(Ending::Dropped),
             }
         }
         coop.filter(|c| c.is_requested())?;
@@ -461,9 +456,7 @@ impl<F: Future> Future for Task<F> {
             .is_some_and(|r| r.parked.is_closing() && !own.born_closing);
         let listened = own.ctx.listener().is_some();
         if closing || listened {
-            let runner = own.runner.clone().filter(|_| closing);
-            let parked = runner.as_ref().map(|r| &r.parked);
-            if let Some(ending) = own.before_poll(parked, cx) {
+            if let Some(ending) = own.before_poll(closing, cx) {
                 return own.end(future, ending);
             }
         }
