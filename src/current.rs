@@ -74,10 +74,7 @@ fn mark_built_here() {
     if BUILT_HERE.try_with(|b| b.0.get()).unwrap_or(true) {
         return;
     }
-    if matches!(
-        tokio::runtime::Handle::try_current(),
-        Err(err) if err.is_thread_local_destroyed()
-    ) {
+    if tokio_context_destroyed() {
         return; // A `LocalSet` cannot be made: the thread is exiting anyway.
     }
     drop(tokio::task::LocalSet::new());
@@ -109,11 +106,15 @@ pub(crate) fn loop_built_here() {
 /// (or reset), or Tokio's context is.
 pub(crate) fn thread_is_exiting() -> bool {
     let marked = BUILT_HERE.try_with(|b| b.0.get()).unwrap_or(false);
-    !marked
-        || matches!(
-            tokio::runtime::Handle::try_current(),
-            Err(err) if err.is_thread_local_destroyed()
-        )
+    !marked || tokio_context_destroyed()
+}
+
+/// Whether Tokio's thread-local context is destroyed (thread exit).
+fn tokio_context_destroyed() -> bool {
+    matches!(
+        tokio::runtime::Handle::try_current(),
+        Err(err) if err.is_thread_local_destroyed()
+    )
 }
 
 /// Held while a runner drives its loop on this thread. `!Send`: it belongs

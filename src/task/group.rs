@@ -302,14 +302,17 @@ impl<E> TaskGroup<E> {
 impl<E> Group<E> {
     /// Asks every child alive to cancel, and those spawned later.
     fn cancel(&self) {
-        let handles: Vec<CancelHandle> = {
-            let mut state = lock(&self.state);
-            state.cancelling = true;
-            state.alive.values().flatten().cloned().collect()
-        };
-        for handle in handles {
+        for handle in self.alive(true) {
             handle.cancel();
         }
+    }
+
+    /// The handles of the children alive (taken under the lock, used
+    /// outside it); `cancelling`: children spawned from now on are refused.
+    fn alive(&self, cancelling: bool) -> Vec<CancelHandle> {
+        let mut state = lock(&self.state);
+        state.cancelling |= cancelling;
+        state.alive.values().flatten().cloned().collect()
     }
 
     /// A child failed: the first failure cancels the others.
@@ -347,13 +350,7 @@ impl<E> Default for TaskGroup<E> {
 impl<E> Drop for TaskGroup<E> {
     /// Drops every child still alive: children never outlive their group.
     fn drop(&mut self) {
-        let handles: Vec<CancelHandle> = lock(&self.group.state)
-            .alive
-            .values()
-            .flatten()
-            .cloned()
-            .collect();
-        for handle in handles {
+        for handle in self.group.alive(false) {
             handle.abort();
         }
     }

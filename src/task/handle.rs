@@ -13,7 +13,6 @@ use tokio::task::{AbortHandle, Id, JoinError};
 use super::CancelHandle;
 use super::join_error;
 use super::wrapper::Outcome;
-use crate::cancel;
 use crate::debug::awaits;
 use crate::debug::track::Tracked;
 
@@ -110,10 +109,7 @@ impl<T> JoinHandle<T> {
     /// # }
     /// ```
     pub fn cancel(&self) {
-        if let Some(tracked) = &self.tracked {
-            tracked.meta.mark_aborted();
-        }
-        cancel::request(self.inner.id(), self.inner.abort_handle());
+        self.cancel_handle().cancel();
     }
 
     /// A handle that can ask the task to cancel, or drop it, without
