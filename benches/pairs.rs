@@ -15,7 +15,7 @@
 
 #[path = "workloads/mod.rs"]
 mod workloads;
-use workloads::self_wakes;
+use workloads::{self_wakes, two_workers};
 
 use std::future::Future;
 use std::hint::black_box;
@@ -277,14 +277,6 @@ impl Future for YieldOnce {
         self.done.set(self.done.get() + 1);
         std::task::Poll::Ready(())
     }
-}
-
-fn two_workers() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a two-worker runtime")
 }
 
 fn context_ops<T>(n: usize, op: impl Fn() -> T) {

@@ -8,7 +8,7 @@
 
 #[path = "workloads/mod.rs"]
 mod workloads;
-use workloads::self_wakes;
+use workloads::{self_wakes, two_workers};
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -152,15 +152,6 @@ fn detached(c: &mut Criterion) {
         b.iter(|| runner.run(detached!(runner::spawn_local)).unwrap())
     });
     group.finish();
-}
-
-/// A runtime with two workers.
-fn two_workers() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a two-worker runtime")
 }
 
 fn spawn_await_two_workers(c: &mut Criterion) {

@@ -16,3 +16,12 @@ pub fn self_wakes(n: usize) -> impl Future<Output = usize> {
         Poll::Pending
     })
 }
+
+/// A multi-thread runtime with two workers, for the two-worker rows.
+pub fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a two-worker runtime")
+}
