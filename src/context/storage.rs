@@ -181,6 +181,14 @@ pub(crate) struct TaskSlot {
     pub(crate) listener: Option<Arc<CancelState>>,
 }
 
+impl TaskSlot {
+    /// No runner task.
+    const OUTSIDE: TaskSlot = TaskSlot {
+        kind: TaskKind::Outside,
+        listener: None,
+    };
+}
+
 /// See [`TaskSlot`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TaskKind {
@@ -199,10 +207,7 @@ impl Current {
             id: 0,
             vars: Vars(None),
             inner: None,
-            task: TaskSlot {
-                kind: TaskKind::Outside,
-                listener: None,
-            },
+            task: TaskSlot::OUTSIDE,
         }
     }
 
@@ -213,10 +218,7 @@ impl Current {
             id: inner.id,
             vars: Vars::default(),
             inner: Some(inner),
-            task: TaskSlot {
-                kind: TaskKind::Outside,
-                listener: None,
-            },
+            task: TaskSlot::OUTSIDE,
         }
     }
 
@@ -226,10 +228,7 @@ impl Current {
             id: 0,
             vars,
             inner: None,
-            task: TaskSlot {
-                kind: TaskKind::Outside,
-                listener: None,
-            },
+            task: TaskSlot::OUTSIDE,
         }
     }
 
@@ -263,9 +262,10 @@ pub(super) struct TornDown;
 /// Makes `slot` the thread's current context and leaves the outgoing one in
 /// `slot`: the one swap behind entering and leaving a context. The runner
 /// task being polled stays marked: the incoming context takes the outgoing
-/// one's [`TaskSlot`], and gives it back when the swap is undone. A context that has handles takes its mapping back from its `Inner`
-/// as it becomes current ([`resume`]) and parks it there as it stops being
-/// current ([`park`]). So a handle always finds the current mapping: in the
+/// one's [`TaskSlot`], and gives it back when the swap is undone. A context
+/// that has handles takes its mapping back from its `Inner` as it becomes
+/// current ([`resume`]) and parks it there as it stops being current
+/// ([`park`]). So a handle always finds the current mapping: in the
 /// thread-local if its context is current on the reading thread, else in its
 /// `Inner`. A task's own context has no handles: for it this is a swap and
 /// two branches.
