@@ -544,7 +544,7 @@ async fn interruptible<F: Future>(
     signals: SignalConfig,
     owner: usize,
     last_words: Option<LastWords>,
-    on_press: impl FnOnce() -> Option<Duration>,
+    on_press: impl FnOnce() -> Duration,
 ) -> Result<F::Output, Error> {
     let running = pin!(poll_fn(|cx| {
         let main = main.as_mut().as_pin_mut();
@@ -563,17 +563,17 @@ async fn interruptible<F: Future>(
 /// for cancellation is asked to cancel and gets `interrupt_grace` if set,
 /// else the runner's cancel grace; one that does not gets `interrupt_grace`
 /// (zero by default: it is dropped at once).
-fn main_task_pressed(shared: &LoopShared, interrupt_grace: Duration) -> Option<Duration> {
+fn main_task_pressed(shared: &LoopShared, interrupt_grace: Duration) -> Duration {
     match shared.main_cancel() {
         Some(main) => {
             main.request(None);
-            Some(if interrupt_grace.is_zero() {
+            if interrupt_grace.is_zero() {
                 shared.cancel_grace
             } else {
                 interrupt_grace
-            })
+            }
         }
-        None => Some(interrupt_grace),
+        None => interrupt_grace,
     }
 }
 

@@ -477,7 +477,7 @@ impl Interrupts {
 
     /// Runs the main task until it completes or a handled press cancels it,
     /// then disarms. At the press, `on_press` says how long the main task
-    /// may go on (`None` or zero: it is dropped at once); a main task that
+    /// may go on (zero: it is dropped at once); a main task that
     /// ends within that time gives `run` its output only under
     /// `interrupt_grace` (a graceful part the program asked for), else
     /// `run` still reports the interrupt, as asyncio raises
@@ -491,7 +491,7 @@ impl Interrupts {
     pub(crate) async fn run_main<F: Future>(
         &mut self,
         mut main: Pin<&mut F>,
-        on_press: impl FnOnce() -> Option<Duration>,
+        on_press: impl FnOnce() -> Duration,
     ) -> Result<F::Output, Error> {
         let result = tokio::select! {
             biased;
@@ -499,13 +499,13 @@ impl Interrupts {
             () = pressed() => Err(Error::Interrupted),
         };
         let result = match result {
-            Err(_) => match on_press().filter(|grace| !grace.is_zero()) {
+            Err(_) => match on_press() {
+                grace if grace.is_zero() => Err(Error::Interrupted),
                 // Boxed: the timer is large, and only a press with a grace
                 // needs it; every run's future stays small without it.
-                Some(grace) => Box::pin(tokio::time::timeout(grace, main))
+                grace => Box::pin(tokio::time::timeout(grace, main))
                     .await
                     .map_err(|_| Error::Interrupted),
-                None => Err(Error::Interrupted),
             },
             result => result,
         };
